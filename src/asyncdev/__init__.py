@@ -1,0 +1,5 @@
+"""asyncdev: the development server for Python web apps."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,560 @@
+"""One HTTP/1.1 connection: an asyncio Protocol driving the sans-IO layer and the ASGI app.
+
+This is the only code that writes HTTP to a transport. It owns flow control in both
+directions (a slow reader pauses the app's ``send``; a fast uploader is paused while
+the app is not reading), the connection's timers, and one ``RequestCycle`` per request:
+the ASGI ``receive``/``send`` pair, run as one task. Pipelined requests wait their turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from . import _http
+from ._errors import ClientDisconnected
+from ._http import Body, EndOfBody, NeedData, ProtocolError, Request, RequestParser, ResponseFramer
+
+if TYPE_CHECKING:
+    from ._config import Config
+    from ._types import ASGIApp, Message, Scope
+
+__all__ = ["HTTPConnection", "ServerState"]
+
+error_logger = logging.getLogger("asyncdev.error")
+access_logger = logging.getLogger("asyncdev.access")
+
+# Above this many unread bytes the socket stops being read until the app catches up:
+# memory per connection stays bounded whatever the client sends.
+HIGH_WATER = 64 * 1024
+
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+_VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
+_ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class ServerState:
+    """What the server shares with its connections."""
+
+    def __init__(self, config: Config, app: ASGIApp) -> None:
+        self.config = config
+        self.app = app
+        self.connections: set[HTTPConnection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.lifespan_state: dict[str, Any] = {}
+        self.scheme = config.scheme
+        self.root_path = config.root_path
+        self.access_log = config.access_log
+        self.shutting_down = False
+        self.total_requests = 0
+        self.server_header = b"server: asyncdev\r\n" if config.server_header else b""
+        # (scope, exception) -> complete response bytes, for an app that failed before
+        # sending anything. Replaced by the debug error page when that is enabled.
+        self.render_error: Callable[[Scope, BaseException | None], bytes] = _plain_500
+        # Hook for protocol upgrades (WebSocket): (connection, request, scope) -> bool
+        # (True when it took the connection over).
+        self.upgrade: Callable[[HTTPConnection, Request, Scope], bool] | None = None
+
+    def default_headers(self) -> list[bytes]:
+        headers = [b"date: ", _http.date_header_value(), b"\r\n"] if self.config.date_header else []
+        if self.server_header:
+            headers.append(self.server_header)
+        return headers
+
+
+def _plain_500(scope: Scope, exc: BaseException | None) -> bytes:
+    return _http.error_response(500, "Internal Server Error")
+
+
+class HTTPConnection(asyncio.Protocol):
+    __slots__ = (
+        "_drain_waiters",
+        "_read_paused",
+        "_timer",
+        "_timer_kind",
+        "_write_paused",
+        "client",
+        "client_label",
+        "closed",
+        "config",
+        "cycle",
+        "loop",
+        "parser",
+        "server",
+        "state",
+        "transport",
+    )
+
+    def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
+        self.state = state
+        self.config = state.config
+        self.loop = loop
+        self.parser = RequestParser(max_head=self.config.limit_request_head)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.cycle: RequestCycle | None = None
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int | None] | None = None
+        self.client_label = "-"
+        self.closed = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_kind = ""
+        self._write_paused = False
+        self._read_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.state.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Head and a small body leave in one write; without TCP_NODELAY, Nagle plus
+            # the client's delayed ACK stalls keep-alive responses by ~40 ms.
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover
+                pass
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.client = (str(peer[0]), int(peer[1]))
+            self.client_label = f"{peer[0]}:{peer[1]}"
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple) and len(local) >= 2:
+            self.server = (str(local[0]), int(local[1]))
+        elif isinstance(local, str) and local:
+            self.server = (local, None)
+        self._set_timer("head", self.config.timeout_request_head)
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        if self._timer_kind == "keep-alive":
+            self._set_timer("head", self.config.timeout_request_head)
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        # A client that shuts down its sending side is treated as gone (as browsers and
+        # HTTP libraries never half-close): the app waiting in receive() learns of it
+        # at once instead of at its next write. Returning None lets asyncio close.
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.state.connections.discard(self)
+        self._cancel_timer()
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.on_disconnect()
+        self._wake_drain_waiters()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain_waiters()
+
+    # -- parsing ------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        parser = self.parser
+        while not self.closed:
+            cycle = self.cycle
+            if cycle is not None and cycle.body_done:
+                # The request is complete; anything further is a pipelined request that
+                # waits for this response. Stop reading if the client floods us.
+                if parser.buffered > HIGH_WATER:
+                    self._pause_reading()
+                return
+            event = parser.next_event()
+            tp = type(event)
+            if tp is Request:
+                assert isinstance(event, Request)
+                self._on_request(event)
+            elif tp is Body:
+                assert cycle is not None and isinstance(event, Body)
+                cycle.feed_body(event.data)
+                if cycle.buffered > HIGH_WATER:
+                    self._pause_reading()
+                    return
+            elif event is EndOfBody:
+                assert cycle is not None
+                cycle.body_done = True
+                cycle.wake()
+                if self._timer_kind == "body":
+                    self._cancel_timer()
+            elif event is NeedData:
+                if cycle is not None and self._timer_kind != "body":
+                    self._set_timer("body", self.config.timeout_body)
+                return
+            elif tp is ProtocolError:
+                assert isinstance(event, ProtocolError)
+                self._protocol_error(event)
+                return
+            else:  # the client closed its side
+                if cycle is not None:
+                    cycle.on_disconnect()
+                    if not cycle.body_done:
+                        self.close()
+                else:
+                    self.close()
+                return
+
+    def _on_request(self, request: Request) -> None:
+        self._cancel_timer()
+        state = self.state
+        if state.shutting_down:
+            self.write_and_close(_http.error_response(503, "Server is shutting down"))
+            return
+        limit = self.config.limit_concurrency
+        if limit is not None and len(state.tasks) >= limit:
+            self.write_and_close(_http.error_response(503, "Too many concurrent requests"))
+            return
+        scope = self._scope(request)
+        if scope is None:
+            return
+        upgrade = state.upgrade
+        if upgrade is not None and request.method == b"GET":
+            for name, value in request.headers:
+                if name == b"upgrade" and upgrade(self, request, scope):
+                    return
+        cycle = RequestCycle(self, request, scope)
+        self.cycle = cycle
+        task = self.loop.create_task(cycle.run(state.app))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    def _scope(self, request: Request) -> Scope | None:
+        target = request.target
+        if target[:1] == b"/":
+            raw_path, _, query = target.partition(b"?")
+        elif target == b"*" and request.method == b"OPTIONS":
+            raw_path, query = b"*", b""
+        elif target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
+            # absolute-form (RFC 9112 section 3.2.2): the path goes to the app, never the URL.
+            rest = target.split(b"//", 1)[1]
+            slash = rest.find(b"/")
+            path_and_query = rest[slash:] if slash >= 0 else b"/"
+            raw_path, _, query = path_and_query.partition(b"?")
+        else:
+            self._protocol_error(ProtocolError(400, "invalid request target"))
+            return None
+        method = _METHODS.get(request.method) or request.method.decode("ascii")
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        state = self.state
+        root_path = state.root_path
+        return {
+            "type": "http",
+            "asgi": _ASGI_VERSION,
+            "http_version": _VERSIONS.get(request.http_version, "1.1"),
+            "server": self.server,
+            "client": self.client,
+            "scheme": state.scheme,
+            "method": method,
+            "root_path": root_path,
+            "path": root_path + path if root_path else path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": request.headers,
+            "state": state.lifespan_state.copy(),
+        }
+
+    def _protocol_error(self, error: ProtocolError) -> None:
+        error_logger.debug("Invalid HTTP request from %s: %s", self.client_label, error.reason)
+        cycle = self.cycle
+        if cycle is not None and cycle.head_written:
+            self.close()
+        else:
+            if cycle is not None:
+                cycle.on_disconnect()
+            self.write_and_close(_http.error_response(error.status))
+
+    # -- called by RequestCycle ---------------------------------------------------------
+
+    def response_complete(self, cycle: RequestCycle, keep_alive: bool) -> None:
+        if self.state.access_log:
+            cycle.log_access()
+        if not keep_alive or not cycle.body_done or self.state.shutting_down or self.closed:
+            self.close()
+            return
+        self.cycle = None
+        self.parser.start_next_request()
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+        self._set_timer("keep-alive", self.config.timeout_keep_alive)
+        if self.parser.buffered:
+            self._process()
+
+    async def drain(self) -> None:
+        if self._write_paused and not self.closed:
+            waiter = self.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def resume_reading_if_paused(self) -> None:
+        if self._read_paused and not self.closed:
+            self._read_paused = False
+            self.transport.resume_reading()
+            # Bytes already received but not yet parsed would otherwise wait for the
+            # next data_received, which may never come.
+            self._process()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def write_and_close(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._cancel_timer()
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful stop: idle connections close now, busy ones after their response."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_done:
+            self.close()
+        else:
+            cycle.keep_alive = False
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._cancel_timer()
+            self.transport.abort()
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and not self.closed:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _set_timer(self, kind: str, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_kind = kind
+        self._timer = self.loop.call_later(delay, self._on_timeout, kind)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_kind = ""
+
+    def _on_timeout(self, kind: str) -> None:
+        self._timer = None
+        self._timer_kind = ""
+        if self.closed:
+            return
+        cycle = self.cycle
+        if kind == "head" and cycle is None:
+            if self.parser.in_head and self.parser.buffered:
+                # RFC 9110 section 15.5.9: the client was too slow sending its request.
+                self.write_and_close(_http.error_response(408, "Request Timeout"))
+            else:
+                self.close()
+        elif kind == "keep-alive" and cycle is None:
+            self.close()
+        elif kind == "body" and cycle is not None and not cycle.body_done:
+            error_logger.debug("Request body timed out from %s", self.client_label)
+            cycle.on_disconnect()
+            if cycle.head_written:
+                self.close()
+            else:
+                self.write_and_close(_http.error_response(408, "Request Timeout"))
+
+
+class RequestCycle:
+    """The ASGI receive/send pair for one request, and the task that runs the app."""
+
+    __slots__ = (
+        "_body",
+        "_final_sent",
+        "_waiter",
+        "body_done",
+        "conn",
+        "disconnected",
+        "expect_continue",
+        "framer",
+        "head_written",
+        "keep_alive",
+        "request",
+        "response_done",
+        "scope",
+        "start_time",
+    )
+
+    def __init__(self, conn: HTTPConnection, request: Request, scope: Scope) -> None:
+        self.conn = conn
+        self.request = request
+        self.scope = scope
+        self.framer = ResponseFramer()
+        self.keep_alive = request.keep_alive
+        self.expect_continue = request.expect_continue
+        self.body_done = not request.has_body
+        self.disconnected = False
+        self.head_written = False
+        self.response_done = False
+        self._body: list[bytes] = []
+        self._final_sent = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.start_time = conn.loop.time()
+
+    @property
+    def buffered(self) -> int:
+        return sum(map(len, self._body))
+
+    def feed_body(self, data: bytes) -> None:
+        if data:
+            self._body.append(data)
+            self.wake()
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def on_disconnect(self) -> None:
+        self.disconnected = True
+        self.wake()
+
+    # -- ASGI ---------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if self.disconnected or self.response_done:
+            return {"type": "http.disconnect"}
+        if not self._final_sent:
+            while not self._body and not self.body_done:
+                conn = self.conn
+                if self.expect_continue and not self.head_written:
+                    # RFC 9110 section 10.1.1: ask for the body only once the app wants it.
+                    self.expect_continue = False
+                    conn.transport.write(_CONTINUE)
+                conn.resume_reading_if_paused()
+                waiter = self._waiter = conn.loop.create_future()
+                await waiter
+                if self.disconnected or self.response_done:
+                    return {"type": "http.disconnect"}
+            body = self._body
+            data = body[0] if len(body) == 1 else b"".join(body)
+            body.clear()
+            more = not self.body_done
+            if not more:
+                self._final_sent = True
+            self.conn.resume_reading_if_paused()
+            return {"type": "http.request", "body": data, "more_body": more}
+        # The whole body was delivered: the next message is the disconnect, once the
+        # response is done or the client goes away.
+        while not (self.disconnected or self.response_done):
+            waiter = self._waiter = self.conn.loop.create_future()
+            await waiter
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        framer = self.framer
+        tp = message["type"]
+        if self.disconnected:
+            raise ClientDisconnected("the client closed the connection")
+        if self.response_done:
+            raise RuntimeError(f"Unexpected ASGI message {tp!r} after the response was completed")
+        if not framer.started:
+            if tp != "http.response.start":
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', got {tp!r}")
+            request = self.request
+            framer.start(
+                message["status"],
+                message.get("headers") or (),
+                request_method=request.method,
+                http_version=request.http_version,
+                keep_alive=self.keep_alive,
+                default_headers=self.conn.state.default_headers(),
+            )
+            return
+        if tp != "http.response.body":
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', got {tp!r}")
+        more = message.get("more_body", False)
+        data = framer.body(message.get("body", b""), more)
+        conn = self.conn
+        if data:
+            self.head_written = True
+            conn.transport.write(data)
+        if not more:
+            self.response_done = True
+            self.wake()
+            conn.response_complete(self, framer.keep_alive and self.keep_alive)
+        elif conn._write_paused:
+            await conn.drain()
+            if self.disconnected:
+                raise ClientDisconnected("the client closed the connection")
+
+    async def run(self, app: ASGIApp) -> None:
+        try:
+            await app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            if isinstance(exc, ClientDisconnected) or (self.disconnected and isinstance(exc, OSError)):
+                self._finish_after_error(None)
+            else:
+                error_logger.error(
+                    "Exception in ASGI application (%s %s)",
+                    self.scope["method"],
+                    self.scope["path"],
+                    exc_info=exc,
+                )
+                self._finish_after_error(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not self.response_done:
+                if not self.framer.started:
+                    reason = "ASGI callable returned without starting a response"
+                else:
+                    reason = "ASGI callable returned without completing the response"
+                error_logger.error("%s (%s %s)", reason, self.scope["method"], self.scope["path"])
+                self._finish_after_error(None)
+
+    def _finish_after_error(self, exc: BaseException | None) -> None:
+        conn = self.conn
+        if self.response_done or conn.closed:
+            return
+        self.response_done = True
+        if self.head_written or self.disconnected:
+            # Part of the response is on the wire: the only honest signal left is to
+            # close the connection (RFC 9112 section 9.6 incomplete message).
+            conn.close()
+            return
+        self.framer.status = 500
+        conn.transport.write(conn.state.render_error(self.scope, exc))
+        self.head_written = True
+        if conn.state.access_log:
+            self.log_access()
+        conn.close()
+
+    def log_access(self) -> None:
+        scope = self.scope
+        access_logger.info(
+            '%s - "%s %s HTTP/%s" %d %.1fms',
+            self.conn.client_label,
+            scope["method"],
+            self.request.target.decode("latin-1"),
+            scope["http_version"],
+            self.framer.status,
+            (self.conn.loop.time() - self.start_time) * 1000.0,
+        )

@@ -1,0 +1,415 @@
+"""Sans-IO HTTP/1.1: request bytes in, events out; response parts in, bytes out.
+
+Requests are parsed by h11, one ``h11.Connection`` per request cycle (bytes left over
+from a pipelined client are carried into the next one). Responses are framed here,
+not by h11: this module decides Content-Length versus chunked versus close-delimited
+(RFC 9112 section 6), refuses unsafe header bytes from the app, and builds the head
+and a small body into a single buffer. Nothing here touches a socket or asyncio.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Final, Union
+
+import h11
+
+__all__ = [
+    "Body",
+    "EndOfBody",
+    "LocalProtocolError",
+    "NeedData",
+    "Paused",
+    "ProtocolError",
+    "Request",
+    "RequestParser",
+    "ResponseFramer",
+    "date_header_value",
+    "error_response",
+]
+
+
+# --- events produced by RequestParser ---------------------------------------------
+
+
+class Request:
+    """A complete request head."""
+
+    __slots__ = (
+        "expect_continue",
+        "has_body",
+        "headers",
+        "http_version",
+        "keep_alive",
+        "method",
+        "target",
+    )
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        http_version: bytes,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        expect_continue: bool,
+        has_body: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.has_body = has_body
+
+
+class Body:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+EndOfBody: Final = _Marker("EndOfBody")
+NeedData: Final = _Marker("NeedData")
+# The request (head and body) is complete; bytes that follow belong to the next request
+# and wait until the response has been sent (pipelining, RFC 9112 section 9.3.2).
+Paused: Final = _Marker("Paused")
+ConnectionClosed: Final = _Marker("ConnectionClosed")
+
+
+class ProtocolError:
+    """The client broke the protocol: answer ``status`` and close the connection."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"ProtocolError({self.status}, {self.reason!r})"
+
+
+Event = Union[Request, Body, _Marker, ProtocolError]
+
+
+class LocalProtocolError(Exception):
+    """The application sent something that cannot be put on the wire."""
+
+
+# --- request side ---------------------------------------------------------------------
+
+
+class RequestParser:
+    """Feeds bytes to h11 and turns its events into ours, one request at a time."""
+
+    __slots__ = ("_conn", "_max_head", "_pending_eof", "_state")
+
+    def __init__(self, *, max_head: int = 65536) -> None:
+        self._max_head = max_head
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+        # "head" -> "body" -> "done"
+        self._state = "head"
+        self._pending_eof = False
+
+    @property
+    def in_head(self) -> bool:
+        """True while waiting for (part of) a request head."""
+        return self._state == "head"
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are held, not yet turned into events."""
+        return len(self._conn.trailing_data[0])
+
+    def feed(self, data: bytes) -> None:
+        if self._state == "closed":
+            return
+        try:
+            self._conn.receive_data(data)
+        except h11.RemoteProtocolError:
+            # receive_data after the peer closed; the next next_event() reports it.
+            self._pending_eof = True
+
+    def feed_eof(self) -> None:
+        self.feed(b"")
+
+    def next_event(self) -> Event:
+        if self._state == "done":
+            return Paused
+        try:
+            event = self._conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            self._state = "closed"
+            return ProtocolError(exc.error_status_hint, str(exc) or "Bad Request")
+        tp = type(event)
+        if tp is h11.Request:
+            self._state = "body"
+            return self._request(event)
+        if tp is h11.Data:
+            return Body(bytes(event.data))
+        if tp is h11.EndOfMessage:
+            self._state = "done"
+            return EndOfBody
+        if event is h11.NEED_DATA:
+            return NeedData
+        if tp is h11.ConnectionClosed:
+            self._state = "closed"
+            return ConnectionClosed
+        if event is h11.PAUSED:  # pragma: no cover - we stop at EndOfMessage ourselves
+            return Paused
+        self._state = "closed"
+        return ProtocolError(400, f"unexpected {tp.__name__}")
+
+    def start_next_request(self) -> None:
+        """Begin the next request cycle, carrying over pipelined bytes."""
+        data, closed = self._conn.trailing_data
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+        self._state = "head"
+        if data:
+            self._conn.receive_data(bytes(data))
+        if closed:
+            self._conn.receive_data(b"")
+
+    def take_trailing_data(self) -> tuple[bytes, bool]:
+        """Hand over the bytes received after the request head, and whether EOF came.
+
+        For a protocol upgrade: the parser is done with this connection afterwards.
+        """
+        data, closed = self._conn.trailing_data
+        self._state = "closed"
+        return bytes(data), closed
+
+    def _request(self, event: h11.Request) -> Request | ProtocolError:
+        headers = list(event.headers)
+        version = event.http_version
+        keep_alive = version == b"1.1"
+        expect_continue = False
+        has_body = False
+        for name, value in headers:
+            if name == b"connection":
+                tokens = value.lower()
+                if b"close" in tokens:
+                    keep_alive = False
+                elif version == b"1.0" and b"keep-alive" in tokens:
+                    keep_alive = True
+            elif name == b"content-length":
+                has_body = value != b"0"
+            elif name == b"transfer-encoding":
+                has_body = True
+            elif name == b"expect":
+                expect_continue = value.lower() == b"100-continue"
+        return Request(
+            event.method, event.target, version, headers, keep_alive, expect_continue, has_body
+        )
+
+
+# --- response side --------------------------------------------------------------------
+
+
+def _status_line(code: int) -> bytes:
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {code} {phrase}\r\n".encode("ascii")
+
+
+_STATUS_LINES: dict[int, bytes] = {s.value: _status_line(s.value) for s in HTTPStatus}
+
+# RFC 9110 section 5.1: field names are tokens.
+_is_token = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+# RFC 9110 section 5.5: CR, LF and NUL are never valid in a field value.
+_has_forbidden_value_byte = re.compile(rb"[\x00\r\n]").search
+
+_date_cache: list[object] = [0, b""]
+
+
+def date_header_value() -> bytes:
+    """The IMF-fixdate for now, recomputed at most once a second (RFC 9110 section 6.6.1)."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+    return _date_cache[1]  # type: ignore[return-value]
+
+
+class ResponseFramer:
+    """Frames one response: head, body chunks, end. Raises LocalProtocolError on misuse.
+
+    The head is held back until the first body part so that head and a small body go
+    out in one write (one TCP segment with TCP_NODELAY set).
+    """
+
+    __slots__ = (
+        "_chunked",
+        "_close_delimited",
+        "_expected",
+        "_head",
+        "_http10",
+        "_keep_alive_asked",
+        "_no_body",
+        "_sent",
+        "keep_alive",
+        "status",
+    )
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.keep_alive = True
+        self._head: list[bytes] | None = None
+        self._expected: int | None = None
+        self._sent = 0
+        self._chunked = False
+        self._close_delimited = False
+        self._no_body = False
+        self._http10 = False
+        self._keep_alive_asked = True
+
+    @property
+    def started(self) -> bool:
+        return self.status != 0
+
+    def start(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...],
+        *,
+        request_method: bytes,
+        http_version: bytes,
+        keep_alive: bool,
+        default_headers: list[bytes],
+    ) -> None:
+        """Validate the app's status and headers; nothing is written yet."""
+        if type(status) is not int or not 100 <= status <= 999:
+            raise LocalProtocolError(f"invalid status code {status!r}")
+        if 100 <= status < 200:
+            raise LocalProtocolError("informational (1xx) responses cannot be sent this way")
+        lines = [_STATUS_LINES.get(status) or _status_line(status)]
+        lines.extend(default_headers)
+        expected: int | None = None
+        for item in headers:
+            name, value = item
+            if type(name) is not bytes or type(value) is not bytes:
+                raise LocalProtocolError(f"header {item!r}: names and values must be bytes")
+            if _is_token(name) is None:
+                raise LocalProtocolError(f"invalid header name {name!r}")
+            if _has_forbidden_value_byte(value) is not None:
+                raise LocalProtocolError(f"header {name!r} has CR, LF or NUL in its value")
+            lname = name.lower()
+            if lname == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    raise LocalProtocolError(f"invalid Content-Length {value!r}") from None
+                if length < 0 or (expected is not None and expected != length):
+                    raise LocalProtocolError(f"invalid Content-Length {value!r}")
+                expected = length
+                continue  # written below, once
+            if lname == b"transfer-encoding":
+                # Framing is ours to choose (RFC 9112 section 6.1); the app's value would
+                # clash with it.
+                continue
+            if lname == b"connection":
+                if b"close" in value.lower():
+                    keep_alive = False
+                continue
+            lines += (name, b": ", value, b"\r\n")
+        self.status = status
+        no_body = request_method == b"HEAD" or status in (204, 304)
+        self._no_body = no_body
+        if status == 204 or status == 304:
+            expected = None
+        self._expected = expected
+        self.keep_alive = self._keep_alive_asked = keep_alive
+        self._http10 = http_version != b"1.1"
+        self._head = lines
+        if expected is not None:
+            lines += (b"content-length: ", str(expected).encode(), b"\r\n")
+        elif no_body:
+            pass
+        elif not self._http10:
+            self._chunked = True
+        else:
+            # HTTP/1.0 has no chunked coding: the end of the body is the end of the
+            # connection (RFC 9112 section 6.3, rule 8), unless body() learns the length.
+            self._close_delimited = True
+            self.keep_alive = False
+
+    def body(self, data: bytes, more: bool) -> bytes:
+        """The bytes to write for this body part (the head too, on the first call)."""
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not more and (self._chunked or self._close_delimited):
+                # The whole body is known: a Content-Length beats chunked framing and
+                # lets an HTTP/1.0 connection stay open.
+                self._chunked = False
+                if self._close_delimited:
+                    self._close_delimited = False
+                    self.keep_alive = self._keep_alive_asked
+                self._expected = len(data)
+                head += (b"content-length: ", str(len(data)).encode(), b"\r\n")
+            elif self._chunked:
+                head.append(b"transfer-encoding: chunked\r\n")
+            if not self.keep_alive:
+                head.append(b"connection: close\r\n")
+            elif self._http10:
+                # An HTTP/1.0 client that asked for keep-alive is told it got it
+                # (RFC 9112 appendix C.2.2).
+                head.append(b"connection: keep-alive\r\n")
+            head.append(b"\r\n")
+            out = b"".join(head)
+        else:
+            out = b""
+        if self._no_body:
+            return out
+        n = len(data)
+        self._sent += n
+        expected = self._expected
+        if expected is not None and self._sent > expected:
+            raise LocalProtocolError(
+                f"response body longer than its Content-Length ({self._sent} > {expected})"
+            )
+        if self._chunked:
+            if n:
+                out += b"%x\r\n%b\r\n" % (n, data)
+            if not more:
+                out += b"0\r\n\r\n"
+        else:
+            out += data
+        if not more and expected is not None and self._sent != expected:
+            raise LocalProtocolError(
+                f"response body shorter than its Content-Length ({self._sent} < {expected})"
+            )
+        return out
+
+
+def error_response(status: int, message: str = "", *, close: bool = True) -> bytes:
+    """A complete plain-text response that asyncdev itself sends (4xx/5xx)."""
+    body = (message or HTTPStatus(status).phrase).encode("utf-8", "replace") + b"\n"
+    head = [
+        _STATUS_LINES.get(status) or _status_line(status),
+        b"content-type: text/plain; charset=utf-8\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"date: ", date_header_value(), b"\r\n",
+    ]
+    if close:
+        head.append(b"connection: close\r\n")
+    head.append(b"\r\n")
+    return b"".join(head) + body

@@ -1,0 +1,328 @@
+"""The server: bind or adopt listening sockets, accept connections, stop gracefully.
+
+``bind_sockets(config)`` turns host/port, a Unix socket path or an inherited fd into
+listening sockets, with errors that say what to do. ``Server`` loads the app, runs the
+lifespan startup, serves until asked to stop, then drains in-flight requests within
+the grace period before closing what is left and running the lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import ssl
+import stat
+from typing import TYPE_CHECKING, Any
+
+from ._connection import HTTPConnection, ServerState
+from ._errors import StartupError
+from ._lifespan import Lifespan
+
+if TYPE_CHECKING:
+    from ._config import Config
+    from ._importer import LoadedApp
+    from ._types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["Server", "bind_sockets", "build_app", "format_url"]
+
+logger = logging.getLogger("asyncdev.error")
+
+
+# --- sockets ----------------------------------------------------------------------------
+
+
+def bind_sockets(config: Config) -> list[socket.socket]:
+    """Listening sockets for ``config`` (non-blocking), or StartupError saying what to do."""
+    if config.fd is not None:
+        try:
+            sock = socket.socket(fileno=config.fd)
+        except OSError as exc:
+            raise StartupError(f"Cannot use file descriptor {config.fd}: {exc.strerror}") from exc
+        sock.setblocking(False)
+        return [sock]
+    if config.uds is not None:
+        return [_bind_unix(config.uds, config.backlog)]
+    host, port = config.host, config.port
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise StartupError(
+            f"Cannot resolve host {host!r} ({exc.strerror}). Use an IP address such as "
+            "127.0.0.1 or 0.0.0.0."
+        ) from exc
+    seen: set[tuple[int, str]] = set()
+    sockets: list[socket.socket] = []
+    first_error: OSError | None = None
+    for family, type_, proto, _, addr in infos:
+        key = (family, addr[0])
+        if key in seen or family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        seen.add(key)
+        if sockets and port == 0:
+            # "localhost" with port 0: the second family must share the first's port.
+            addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
+        try:
+            sockets.append(_bind_inet(family, type_, proto, addr, config.backlog))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                for sock in sockets:
+                    sock.close()
+                raise StartupError(_bind_error_message(exc, host, port)) from exc
+            # A name with several addresses (localhost: ::1 and 127.0.0.1) is served on
+            # those that work; it fails only when none does.
+            first_error = first_error or exc
+    if not sockets:
+        if first_error is not None:
+            raise StartupError(_bind_error_message(first_error, host, port)) from first_error
+        raise StartupError(f"No usable address for host {host!r}.")
+    return sockets
+
+
+def _bind_inet(family: int, type_: int, proto: int, addr: Any, backlog: int) -> socket.socket:
+    sock = socket.socket(family, type_, proto)
+    try:
+        if os.name != "nt":
+            # Rebinding right after a restart must not fail on TIME_WAIT connections.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # "::" serves IPv4 too, as people expect of "all interfaces".
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if addr[0] == "::" else 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_unix(path: str, backlog: int) -> socket.socket:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            probe = socket.socket(socket.AF_UNIX)
+            try:
+                probe.connect(path)
+            except OSError:
+                os.unlink(path)  # a stale socket file left by a crashed server
+            else:
+                probe.close()
+                raise StartupError(f"Another server is listening on {path}.")
+            finally:
+                probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o666)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"Cannot listen on {path}: {exc.strerror}.") from exc
+    return sock
+
+
+def _bind_error_message(exc: OSError, host: str, port: int) -> str:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"Port {port} is already in use on {host}. Stop the other server, or pick "
+            f"another port (for example: asyncdev main:app {port + 1 if port else 8001})."
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"Permission denied to listen on {where}: ports below 1024 need extra "
+            "privileges. Use a port such as 8000."
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"Cannot listen on {where}: this machine has no address {host}."
+    return f"Cannot listen on {where}: {exc.strerror or exc}."
+
+
+def format_url(address: Any, scheme: str = "http") -> str:
+    """The URL a browser on this machine uses to reach ``address`` (a sockname)."""
+    if isinstance(address, str):
+        return f"unix:{address}"
+    host, port = address[0], address[1]
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+# --- the application pipeline ----------------------------------------------------------
+
+
+def build_app(loaded: LoadedApp, config: Config) -> ASGIApp:
+    """The ASGI 3 callable that connections call, whatever the app's interface."""
+    app: Any = loaded.app
+    if loaded.interface == "wsgi":
+        from ._wsgi import wrap_wsgi
+
+        return wrap_wsgi(app, config)
+    if loaded.interface == "asgi2":
+        asgi2 = app
+
+        async def asgi2_adapter(scope: Scope, receive: Receive, send: Send) -> None:
+            await asgi2(scope)(receive, send)
+
+        return asgi2_adapter
+    return app  # type: ignore[no-any-return]
+
+
+def ssl_context(config: Config) -> ssl.SSLContext | None:
+    if not config.is_ssl:
+        return None
+    certfile, keyfile = config.ssl_certfile, config.ssl_keyfile
+    if config.https and certfile is None:
+        from ._tls import development_certificate
+
+        certfile, keyfile = development_certificate()
+    assert certfile is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile, password=config.ssl_keyfile_password)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"Cannot load the TLS certificate {certfile!r}: {exc}") from exc
+    return context
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+class Server:
+    """Serves one Config. Create it, then ``await serve()`` (or ``start()``/``shutdown()``)."""
+
+    def __init__(self, config: Config, *, sockets: list[socket.socket] | None = None) -> None:
+        self.config = config
+        self.started = asyncio.Event()
+        self.addresses: list[Any] = []
+        self.loaded: LoadedApp | None = None
+        self.state: ServerState | None = None
+        self._sockets = sockets
+        self._servers: list[asyncio.Server] = []
+        self._lifespan: Lifespan | None = None
+        self._stop: asyncio.Event | None = None
+        self._force = False
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        if not self.addresses:
+            raise RuntimeError("the server is not listening yet")
+        return format_url(self.addresses[0], self.config.scheme)
+
+    @property
+    def port(self) -> int | None:
+        address = self.addresses[0] if self.addresses else None
+        return address[1] if isinstance(address, tuple) else None
+
+    async def start(self) -> None:
+        """Load the app, bind, run lifespan startup, start accepting."""
+        from ._importer import load_app
+
+        config = self.config
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.loaded = loaded = load_app(config)
+        app = build_app(loaded, config)
+        state = self.state = ServerState(config, app)
+        self._install_hooks(state)
+        context = ssl_context(config)
+        sockets = self._sockets if self._sockets is not None else bind_sockets(config)
+        self._sockets = sockets
+        try:
+            self._lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
+            await self._lifespan.startup()
+
+            def factory() -> HTTPConnection:
+                return HTTPConnection(state, loop)
+
+            for sock in sockets:
+                server = await loop.create_server(
+                    factory, sock=sock, ssl=context, backlog=config.backlog
+                )
+                self._servers.append(server)
+        except BaseException:
+            for server in self._servers:
+                server.close()
+            for sock in sockets:
+                sock.close()
+            raise
+        self.addresses = [sock.getsockname() for sock in sockets]
+        self.started.set()
+
+    def _install_hooks(self, state: ServerState) -> None:
+        """Optional features plug into the connection through ServerState hooks."""
+        config = self.config
+        if config.ws != "none" and self.loaded is not None and self.loaded.interface != "wsgi":
+            with contextlib.suppress(ImportError):
+                from ._websocket import install as install_websocket
+
+                install_websocket(state)
+        with contextlib.suppress(ImportError):
+            from ._errorpage import install as install_error_page
+
+            install_error_page(state)
+
+    async def serve(self) -> None:
+        if not self.started.is_set():
+            await self.start()
+        assert self._stop is not None
+        await self._stop.wait()
+        await self.shutdown()
+
+    def request_shutdown(self, *, force: bool = False) -> None:
+        """Ask serve() to stop; with force, skip the grace period. Loop thread only."""
+        if force:
+            self._force = True
+            if self.state is not None:
+                for conn in list(self.state.connections):
+                    conn.abort()
+        if self._stop is not None:
+            self._stop.set()
+
+    async def shutdown(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        state = self.state
+        for server in self._servers:
+            server.close()
+        if state is None:
+            return
+        state.shutting_down = True
+        for conn in list(state.connections):
+            conn.shutdown()
+        grace = self.config.timeout_graceful_shutdown
+        if state.tasks and not self._force:
+            await asyncio.wait(set(state.tasks), timeout=grace)
+        if state.tasks or state.connections:
+            if state.tasks:
+                logger.warning(
+                    "Closing %d connection(s) still busy after %.1f s",
+                    len(state.tasks),
+                    grace,
+                )
+            for conn in list(state.connections):
+                conn.abort()
+            for task in list(state.tasks):
+                task.cancel()
+            if state.tasks:
+                await asyncio.wait(set(state.tasks), timeout=1.0)
+        # Let connection_lost callbacks run before the loop goes away.
+        await asyncio.sleep(0)
+        if self._lifespan is not None and not self._force:
+            await self._lifespan.shutdown()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
