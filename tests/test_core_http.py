@@ -189,7 +189,7 @@ def test_large_upload_is_streamed_with_backpressure():
         try:
             while sent < size:
                 sent += sock.send(block)
-        except socket.timeout:
+        except TimeoutError:
             pass
         # The app is not reading: the server stopped reading too, so only kernel buffers
         # and one high-water mark of ours hold the bytes sent so far.
@@ -280,7 +280,9 @@ def test_send_after_disconnect_raises_oserror():
             return
         try:
             while True:
-                await send({"type": "http.response.body", "body": b"data: x\n\n", "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": b"data: x\n\n", "more_body": True}
+                )
                 await asyncio.sleep(0.01)
         except OSError as exc:
             outcome.append(exc)

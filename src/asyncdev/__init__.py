@@ -1,5 +1,45 @@
-"""asyncdev: the development server for Python web apps."""
+"""asyncdev: the development server for Python web apps.
+
+The public surface is this module and ``asyncdev.testing``; everything else is private.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ._config import Config
+from ._errors import AppImportError, AsyncdevError, ClientDisconnected, ConfigError, StartupError
+
+if TYPE_CHECKING:
+    from ._api import run, serve
+    from ._server import Server
+
 __version__ = "0.1.0"
+
+# The reload supervisor imports this package but must not pay for the HTTP stack
+# (asyncio, h11, ...): those names are imported on first use.
+_LAZY = {"run": "._api", "serve": "._api", "Server": "._server"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncdev' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+__all__ = [
+    "AppImportError",
+    "AsyncdevError",
+    "ClientDisconnected",
+    "Config",
+    "ConfigError",
+    "Server",
+    "StartupError",
+    "__version__",
+    "run",
+    "serve",
+]

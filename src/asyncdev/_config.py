@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal, Union
 
 from ._errors import ConfigError
 
@@ -21,7 +22,7 @@ LoopName = Literal["auto", "asyncio", "uvloop"]
 LifespanMode = Literal["auto", "on", "off"]
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
-AppLike = Union[str, Callable[..., Any], None]
+AppLike = Union[str, Callable[..., Any], None]  # noqa: UP007 (a runtime alias)
 
 
 def _default_threads() -> int:
@@ -152,14 +153,14 @@ class Config:
         for name in ("limit_request_line", "limit_request_field_size", "limit_request_head",
                      "limit_request_fields", "limit_request_body", "ws_max_size"):
             _int_range(name, getattr(self, name), 1, None)
-        if (self.ssl_certfile is None) != (self.ssl_keyfile is None) and self.ssl_keyfile is not None:
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
             _bad("ssl_keyfile", self.ssl_keyfile, "given together with ssl_certfile")
         if self.https and self.ssl_certfile:
             raise ConfigError("https: give either https=True (a generated certificate) or "
                               "ssl_certfile/ssl_keyfile, not both")
         if self.uds is not None and self.fd is not None:
             raise ConfigError("uds: give either uds or fd, not both")
-        for prefix, directory in self.static:
+        for prefix, _directory in self.static:
             if not prefix.startswith("/"):
                 _bad("static", prefix, "a URL prefix starting with '/', as in /static=./static")
         for ip in self.forwarded_allow_ips:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -31,6 +32,9 @@ access_logger = logging.getLogger("asyncdev.access")
 # Above this many unread bytes the socket stops being read until the app catches up:
 # memory per connection stays bounded whatever the client sends.
 HIGH_WATER = 64 * 1024
+# After an error answer, what the client still sends is read and dropped for up to
+# this long before closing (Apache's lingering close waits 2 s per read).
+LINGER_SECONDS = 2.0
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 _VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
@@ -59,6 +63,9 @@ class ServerState:
         # Hook for protocol upgrades (WebSocket): (connection, request, scope) -> bool
         # (True when it took the connection over).
         self.upgrade: Callable[[HTTPConnection, Request, Scope], bool] | None = None
+        # Reload hook: passes an idle keep-alive connection to the next server process
+        # before this one closes its copy (see _child.py).
+        self.hand_over: Callable[[HTTPConnection], None] | None = None
 
     def default_headers(self) -> list[bytes]:
         headers = [b"date: ", _http.date_header_value(), b"\r\n"] if self.config.date_header else []
@@ -94,7 +101,14 @@ class HTTPConnection(asyncio.Protocol):
         self.state = state
         self.config = state.config
         self.loop = loop
-        self.parser = RequestParser(max_head=self.config.limit_request_head)
+        config = self.config
+        self.parser = RequestParser(
+            max_head=config.limit_request_head,
+            max_line=config.limit_request_line,
+            max_field=config.limit_request_field_size,
+            max_fields=config.limit_request_fields,
+            max_body=config.limit_request_body,
+        )
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.cycle: RequestCycle | None = None
         self.client: tuple[str, int] | None = None
@@ -132,6 +146,8 @@ class HTTPConnection(asyncio.Protocol):
         self._set_timer("head", self.config.timeout_request_head)
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:  # lingering after an error answer: drop what still comes
+            return
         self.parser.feed(data)
         if self._timer_kind == "keep-alive":
             self._set_timer("head", self.config.timeout_request_head)
@@ -189,7 +205,8 @@ class HTTPConnection(asyncio.Protocol):
                 if self._timer_kind == "body":
                     self._cancel_timer()
             elif event is NeedData:
-                if cycle is not None and self._timer_kind != "body":
+                if cycle is not None:
+                    # Inactivity, not a deadline: each read of the body restarts it.
                     self._set_timer("body", self.config.timeout_body)
                 return
             elif tp is ProtocolError:
@@ -208,22 +225,21 @@ class HTTPConnection(asyncio.Protocol):
     def _on_request(self, request: Request) -> None:
         self._cancel_timer()
         state = self.state
-        if state.shutting_down:
-            self.write_and_close(_http.error_response(503, "Server is shutting down"))
-            return
         limit = self.config.limit_concurrency
         if limit is not None and len(state.tasks) >= limit:
-            self.write_and_close(_http.error_response(503, "Too many concurrent requests"))
+            self._reject(_http.error_response(503, "Too many concurrent requests"))
             return
         scope = self._scope(request)
         if scope is None:
             return
         upgrade = state.upgrade
         if upgrade is not None and request.method == b"GET":
-            for name, value in request.headers:
+            for name, _value in request.headers:
                 if name == b"upgrade" and upgrade(self, request, scope):
                     return
         cycle = RequestCycle(self, request, scope)
+        if state.shutting_down:
+            cycle.keep_alive = False
         self.cycle = cycle
         task = self.loop.create_task(cycle.run(state.app))
         state.tasks.add(task)
@@ -239,8 +255,10 @@ class HTTPConnection(asyncio.Protocol):
             # absolute-form (RFC 9112 section 3.2.2): the path goes to the app, never the URL.
             rest = target.split(b"//", 1)[1]
             slash = rest.find(b"/")
-            path_and_query = rest[slash:] if slash >= 0 else b"/"
+            path_and_query = rest[slash:] if slash >= 0 else b""
             raw_path, _, query = path_and_query.partition(b"?")
+            if not raw_path:  # "http://host" and "http://host?q" (RFC 9110 section 4.2.3)
+                raw_path = b"/"
         else:
             self._protocol_error(ProtocolError(400, "invalid request target"))
             return None
@@ -267,6 +285,12 @@ class HTTPConnection(asyncio.Protocol):
         }
 
     def _protocol_error(self, error: ProtocolError) -> None:
+        if error.reason is _http.TLS_HANDSHAKE:
+            from ._tls import tls_on_plain_port
+
+            tls_on_plain_port(self.client_label)  # an HTTP answer would be garbage to it
+            self.close()
+            return
         error_logger.debug("Invalid HTTP request from %s: %s", self.client_label, error.reason)
         cycle = self.cycle
         if cycle is not None and cycle.head_written:
@@ -274,7 +298,7 @@ class HTTPConnection(asyncio.Protocol):
         else:
             if cycle is not None:
                 cycle.on_disconnect()
-            self.write_and_close(_http.error_response(error.status))
+            self._reject(_http.error_response(error.status))
 
     # -- called by RequestCycle ---------------------------------------------------------
 
@@ -282,6 +306,9 @@ class HTTPConnection(asyncio.Protocol):
         if self.state.access_log:
             cycle.log_access()
         if not keep_alive or not cycle.body_done or self.state.shutting_down or self.closed:
+            if keep_alive and cycle.body_done and not self.closed:
+                # Shutting down, but the client was told it may reuse the connection.
+                self._hand_over()
             self.close()
             return
         self.cycle = None
@@ -289,9 +316,12 @@ class HTTPConnection(asyncio.Protocol):
         if self._read_paused:
             self._read_paused = False
             self.transport.resume_reading()
-        self._set_timer("keep-alive", self.config.timeout_keep_alive)
         if self.parser.buffered:
+            # Part of a pipelined request is here already: its head is due in time.
+            self._set_timer("head", self.config.timeout_request_head)
             self._process()
+        else:
+            self._set_timer("keep-alive", self.config.timeout_keep_alive)
 
     async def drain(self) -> None:
         if self._write_paused and not self.closed:
@@ -314,6 +344,28 @@ class HTTPConnection(asyncio.Protocol):
             self.transport.write(data)
             self.close()
 
+    def _reject(self, response: bytes) -> None:
+        """Send an error answer, then close without destroying it.
+
+        Closing a socket that holds unread request bytes makes the kernel reset the
+        connection, which can discard the answer before the client reads it (RFC 9112
+        section 9.6). So the sending side is shut first and whatever the client still
+        sends is dropped for a moment (lingering close, as Apache and nginx do).
+        """
+        if self.closed:
+            return
+        transport = self.transport
+        if not transport.can_write_eof():
+            self.write_and_close(response)
+            return
+        self.closed = True
+        transport.write(response)
+        transport.write_eof()
+        self._set_timer("linger", LINGER_SECONDS)
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -321,15 +373,31 @@ class HTTPConnection(asyncio.Protocol):
             self.transport.close()
 
     def shutdown(self) -> None:
-        """Graceful stop: idle connections close now, busy ones after their response."""
+        """Graceful stop: idle connections close now, busy ones after their response.
+
+        A connection still waiting for its first request is not idle: the listen queue
+        handed it over with a request on its way, which gets answered (then the
+        connection closes). Closing it instead would fail a request during a reload.
+        """
         cycle = self.cycle
-        if cycle is None or cycle.response_done:
+        if cycle is None:
+            if self._timer_kind == "keep-alive" and not self.parser.buffered:
+                self._hand_over()
+                self.close()
+        elif cycle.response_done:
             self.close()
         else:
             cycle.keep_alive = False
 
+    def _hand_over(self) -> None:
+        # Closing an idle persistent connection races with the request the client may
+        # be sending on it (RFC 9112 section 9.6); on reload it goes to the next process.
+        hand_over = self.state.hand_over
+        if hand_over is not None and not self.parser.buffered:
+            hand_over(self)
+
     def abort(self) -> None:
-        if not self.closed:
+        if not self.closed or self._timer_kind == "linger":
             self.closed = True
             self._cancel_timer()
             self.transport.abort()
@@ -360,24 +428,30 @@ class HTTPConnection(asyncio.Protocol):
     def _on_timeout(self, kind: str) -> None:
         self._timer = None
         self._timer_kind = ""
+        if kind == "linger":
+            self.transport.close()
+            return
         if self.closed:
             return
         cycle = self.cycle
         if kind == "head" and cycle is None:
             if self.parser.in_head and self.parser.buffered:
                 # RFC 9110 section 15.5.9: the client was too slow sending its request.
-                self.write_and_close(_http.error_response(408, "Request Timeout"))
+                self._reject(_http.error_response(408, "Request Timeout"))
             else:
                 self.close()
         elif kind == "keep-alive" and cycle is None:
             self.close()
         elif kind == "body" and cycle is not None and not cycle.body_done:
+            if self._read_paused:  # the app is not reading: the client is not late
+                self._set_timer("body", self.config.timeout_body)
+                return
             error_logger.debug("Request body timed out from %s", self.client_label)
             cycle.on_disconnect()
             if cycle.head_written:
                 self.close()
             else:
-                self.write_and_close(_http.error_response(408, "Request Timeout"))
+                self._reject(_http.error_response(408, "Request Timeout"))
 
 
 class RequestCycle:
@@ -414,7 +488,7 @@ class RequestCycle:
         self._body: list[bytes] = []
         self._final_sent = False
         self._waiter: asyncio.Future[None] | None = None
-        self.start_time = conn.loop.time()
+        self.start_time = perf_counter()
 
     @property
     def buffered(self) -> int:
@@ -509,7 +583,8 @@ class RequestCycle:
         try:
             await app(self.scope, self.receive, self.send)
         except BaseException as exc:
-            if isinstance(exc, ClientDisconnected) or (self.disconnected and isinstance(exc, OSError)):
+            gone = self.disconnected and isinstance(exc, OSError)
+            if gone or isinstance(exc, ClientDisconnected):
                 self._finish_after_error(None)
             else:
                 error_logger.error(
@@ -556,5 +631,5 @@ class RequestCycle:
             self.request.target.decode("latin-1"),
             scope["http_version"],
             self.framer.status,
-            (self.conn.loop.time() - self.start_time) * 1000.0,
+            (perf_counter() - self.start_time) * 1000.0,
         )

@@ -59,8 +59,9 @@ def bind_sockets(config: Config) -> list[socket.socket]:
     seen: set[tuple[int, str]] = set()
     sockets: list[socket.socket] = []
     first_error: OSError | None = None
-    for family, type_, proto, _, addr in infos:
-        key = (family, addr[0])
+    for family, type_, proto, _, sockaddr in infos:
+        addr: tuple[Any, ...] = tuple(sockaddr)
+        key = (int(family), str(addr[0]))
         if key in seen or family not in (socket.AF_INET, socket.AF_INET6):
             continue
         seen.add(key)
@@ -93,7 +94,8 @@ def _bind_inet(family: int, type_: int, proto: int, addr: Any, backlog: int) -> 
         if family == socket.AF_INET6:
             # "::" serves IPv4 too, as people expect of "all interfaces".
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if addr[0] == "::" else 1)
+                dual_stack = addr[0] == "::"
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
         sock.bind(addr)
         sock.listen(backlog)
         sock.setblocking(False)
@@ -168,14 +170,31 @@ def build_app(loaded: LoadedApp, config: Config) -> ASGIApp:
     if loaded.interface == "wsgi":
         from ._wsgi import wrap_wsgi
 
-        return wrap_wsgi(app, config)
-    if loaded.interface == "asgi2":
+        app = wrap_wsgi(app, config)
+    elif loaded.interface == "asgi2":
         asgi2 = app
 
         async def asgi2_adapter(scope: Scope, receive: Receive, send: Send) -> None:
             await asgi2(scope)(receive, send)
 
-        return asgi2_adapter
+        app = asgi2_adapter
+    # Middlewares, innermost first: browser reload, static files, Host check (on by
+    # default, free when off), proxy headers outermost so the others see the client.
+    if config.browser_reload:
+        from ._browser_reload import BrowserReload
+
+        app = BrowserReload(app, config=config)
+    if config.static:
+        from ._static import StaticFiles
+
+        app = StaticFiles(app, config=config)
+    from ._hostcheck import host_check
+
+    app = host_check(app, config)
+    if config.proxy_headers:
+        from ._proxy import ProxyHeaders
+
+        app = ProxyHeaders(app, config=config)
     return app  # type: ignore[no-any-return]
 
 
@@ -189,6 +208,9 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
         certfile, keyfile = development_certificate()
     assert certfile is not None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    from ._tls import add_plain_http_hint
+
+    add_plain_http_hint(context)
     try:
         context.load_cert_chain(certfile, keyfile, password=config.ssl_keyfile_password)
     except (OSError, ssl.SSLError) as exc:
@@ -253,6 +275,11 @@ class Server:
                 )
                 self._servers.append(server)
         except BaseException:
+            # A start that is cancelled (startup timeout) or fails after the lifespan
+            # began must not leave the app's lifespan task running in the loop.
+            lifespan_task = self._lifespan._task if self._lifespan is not None else None
+            if lifespan_task is not None:
+                lifespan_task.cancel()
             for server in self._servers:
                 server.close()
             for sock in sockets:
@@ -273,6 +300,10 @@ class Server:
             from ._errorpage import install as install_error_page
 
             install_error_page(state)
+        if config.browser_reload:
+            from ._browser_reload import attach
+
+            attach(state)
 
     async def serve(self) -> None:
         if not self.started.is_set():
@@ -288,6 +319,8 @@ class Server:
             if self.state is not None:
                 for conn in list(self.state.connections):
                     conn.abort()
+                for task in list(self.state.tasks):
+                    task.cancel()
         if self._stop is not None:
             self._stop.set()
 
@@ -304,8 +337,8 @@ class Server:
         for conn in list(state.connections):
             conn.shutdown()
         grace = self.config.timeout_graceful_shutdown
-        if state.tasks and not self._force:
-            await asyncio.wait(set(state.tasks), timeout=grace)
+        if not self._force:
+            await _drain(state, grace)
         if state.tasks or state.connections:
             if state.tasks:
                 logger.warning(
@@ -326,3 +359,26 @@ class Server:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
+
+
+async def _drain(state: ServerState, grace: float) -> None:
+    """Wait, within ``grace``, for running requests and for requests on their way.
+
+    A connection accepted just before the stop usually carries a request that has not
+    been read yet (during a reload the next process serves everything after it), so
+    it gets a short while to arrive; an idle browser preconnect must not hold us long.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    fresh_until = loop.time() + min(grace, 0.5)
+    while state.tasks or (state.connections and loop.time() < fresh_until):
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        if state.tasks:
+            await asyncio.wait(
+                set(state.tasks), timeout=min(remaining, 0.05),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        else:
+            await asyncio.sleep(0.01)

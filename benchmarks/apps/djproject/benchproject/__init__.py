@@ -1,0 +1,1 @@
+"""A minimal Django project (settings, urls, one view, WSGI and ASGI) without a database."""

@@ -1,0 +1,15 @@
+"""Django's command-line entry point for the benchmark project (runserver etc.).
+
+No database: the project only renders one view.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchproject.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

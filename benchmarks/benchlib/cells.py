@@ -1,0 +1,99 @@
+"""The benchmark cells: what each one measures, on which app, against which servers.
+
+Each cell names its baseline (measured in the same run, never taken from an earlier
+one) and the servers it runs by default; ``--servers`` picks others by name or family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import servers as S
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    kind: str  # throughput, startup, idle-memory, reload, ws-echo, soak
+    description: str
+    app: S.App
+    servers: Sequence[S.Server]
+    baseline: str
+    default: tuple[str, ...]
+    extra: bool = False  # left out of the default run
+    # Request shape for throughput cells.
+    method: str = "GET"
+    body_size: int = 0
+    close: bool = False
+    connections: int = 32
+    notes: tuple[str, ...] = field(default=())
+
+    def server(self, name: str) -> S.Server:
+        return next(s for s in self.servers if s.name == name)
+
+    def select(self, requested: Sequence[str] | None) -> list[S.Server]:
+        """The servers to run, in table order; the baseline is always included."""
+        if requested is None:
+            wanted = set(self.default)
+        elif "all" in requested:
+            wanted = {s.name for s in self.servers}
+        else:
+            wanted = {s.name for s in self.servers
+                      if s.name in requested or s.family in requested}
+        wanted.add(self.baseline)
+        return [s for s in self.servers if s.name in wanted]
+
+
+_ASGI_MAIN = ("asyncdev", "uvicorn-h11", "uvicorn-httptools")
+_WSGI_MAIN = ("asyncdev", "uvicorn-wsgi", "gunicorn-sync", "werkzeug-threaded")
+
+CELLS: dict[str, Cell] = {cell.name: cell for cell in [
+    Cell("asgi-hello", "throughput", "ASGI hello world, keep-alive", S.ASGI_HELLO,
+         S.ASGI_SERVERS, "uvicorn-h11", tuple(s.name for s in S.ASGI_SERVERS)),
+    Cell("asgi-hello-close", "throughput", "ASGI hello world, `Connection: close` "
+         "(a new connection per request)", S.ASGI_HELLO, S.ASGI_SERVERS, "uvicorn-h11",
+         _ASGI_MAIN, close=True),
+    Cell("asgi-64k", "throughput", "ASGI 64 KiB response, keep-alive", S.ASGI_64K,
+         S.ASGI_SERVERS, "uvicorn-h11", _ASGI_MAIN),
+    Cell("asgi-upload-1m", "throughput", "ASGI 1 MiB POST, the app reads it all and "
+         "answers its length", S.ASGI_UPLOAD, S.ASGI_SERVERS, "uvicorn-h11", _ASGI_MAIN,
+         method="POST", body_size=1 << 20, connections=8),
+    Cell("wsgi-hello", "throughput", "WSGI hello world, keep-alive", S.WSGI_HELLO,
+         S.WSGI_SERVERS, "uvicorn-wsgi", _WSGI_MAIN),
+    Cell("flask-hello", "throughput", "Flask hello world, keep-alive", S.FLASK_HELLO,
+         S.WSGI_SERVERS, "uvicorn-wsgi", _WSGI_MAIN),
+    Cell("django-hello", "throughput", "Django view (minimal project, WSGI entry point)",
+         S.DJANGO, S.DJANGO_SERVERS, "uvicorn-wsgi", (*_WSGI_MAIN, "django-runserver"),
+         extra=True),
+    Cell("startup", "startup", "spawn to first 200 response (ASGI hello)", S.ASGI_HELLO,
+         S.STARTUP_SERVERS, "uvicorn-h11",
+         ("asyncdev", "uvicorn-h11", "asyncdev-reload", "uvicorn-reload")),
+    Cell("idle-memory", "idle-memory", "reload on, whole process tree 2 s after the first "
+         "response (trivial ASGI app)", S.RELOAD_ASGI, S.RELOAD_SERVERS[:4], "uvicorn",
+         ("asyncdev", "uvicorn")),
+    Cell("reload", "reload", "file write to first response with the new code, trivial app; "
+         "failed requests meanwhile", S.RELOAD_ASGI, S.RELOAD_SERVERS, "uvicorn",
+         tuple(s.name for s in S.RELOAD_SERVERS)),
+    Cell("reload-django", "reload", "the same on the minimal Django project (views.py edited)",
+         S.DJANGO, S.RELOAD_DJANGO_SERVERS, "uvicorn",
+         tuple(s.name for s in S.RELOAD_DJANGO_SERVERS)),
+    Cell("ws-echo", "ws-echo", "WebSocket echo of 32-byte text messages, one in flight "
+         "per connection", S.WS_ECHO, S.WS_SERVERS, "uvicorn-wsproto",
+         ("asyncdev", "uvicorn-wsproto", "uvicorn-websockets"), connections=16),
+    Cell("soak", "soak", "200 keep-alive connections x 50 requests per round (ASGI hello)",
+         S.ASGI_HELLO, S.ASGI_SERVERS, "uvicorn-h11", ("asyncdev", "uvicorn-h11"),
+         connections=200),
+]}
+
+
+def resolve(names: Sequence[str] | None) -> list[Cell]:
+    if not names:
+        return [c for c in CELLS.values() if not c.extra]
+    if "all" in names:
+        return list(CELLS.values())
+    unknown = [n for n in names if n not in CELLS]
+    if unknown:
+        raise SystemExit(f"unknown cell(s): {', '.join(unknown)}; "
+                         f"choose from {', '.join(CELLS)} or all")
+    return [CELLS[n] for n in names]
