@@ -582,7 +582,13 @@ class RequestCycle:
     async def run(self, app: ASGIApp) -> None:
         try:
             await app(self.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            # Cancelled by a forced shutdown: not the app's fault, nothing to report.
+            self._finish_after_error(None)
+            raise
         except BaseException as exc:
+            # SystemExit or KeyboardInterrupt raised by app code is still just a failed
+            # request: a dev server keeps serving rather than letting it stop the loop.
             gone = self.disconnected and isinstance(exc, OSError)
             if gone or isinstance(exc, ClientDisconnected):
                 self._finish_after_error(None)
@@ -594,8 +600,6 @@ class RequestCycle:
                     exc_info=exc,
                 )
                 self._finish_after_error(exc)
-            if not isinstance(exc, Exception):
-                raise
         else:
             if not self.response_done:
                 if not self.framer.started:

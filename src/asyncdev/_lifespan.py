@@ -52,12 +52,11 @@ class Lifespan:
             raise StartupError(
                 "Application startup failed" + (f": {text}" if text else ".")
             ) from self._error
-        if message["type"] == "unsupported":
-            if self.mode == "on":
-                raise StartupError(
-                    "The app does not support the ASGI lifespan protocol but lifespan is "
-                    "'on'. Use --lifespan auto or off."
-                ) from self._error
+        if message["type"] == "unsupported" and self.mode == "on":
+            raise StartupError(
+                "The app does not support the ASGI lifespan protocol but lifespan is "
+                "'on'. Use --lifespan auto or off."
+            ) from self._error
 
     async def shutdown(self) -> None:
         if self._task is None or self._unsupported or self._task.done():
@@ -76,6 +75,8 @@ class Lifespan:
         }
         try:
             await self.app(scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            raise
         except BaseException as exc:
             self._error = exc
             startup = self._startup_done
@@ -94,8 +95,6 @@ class Lifespan:
                     self._shutdown_done.set_result(
                         {"type": "lifespan.shutdown.failed", "message": repr(exc)}
                     )
-            if not isinstance(exc, Exception):
-                raise
         finally:
             for fut in (self._startup_done, self._shutdown_done):
                 if fut is not None and not fut.done():

@@ -355,7 +355,10 @@ class Server:
         # Let connection_lost callbacks run before the loop goes away.
         await asyncio.sleep(0)
         if self._lifespan is not None and not self._force:
-            await self._lifespan.shutdown()
+            try:
+                await asyncio.wait_for(self._lifespan.shutdown(), max(grace, 1.0))
+            except asyncio.TimeoutError:
+                logger.warning("Lifespan shutdown did not finish within %.1f s", max(grace, 1.0))
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)

@@ -465,8 +465,8 @@ class _ThreadPool:
     def close(self, timeout: float | None = 0.0) -> bool:
         """Make every worker exit once idle; idempotent. No job may be submitted after.
 
-        Waits up to ``timeout`` seconds (None: no limit) for the idle ones and returns
-        True when no worker is left. A worker stuck in app code cannot be stopped; it
+        Waits up to ``timeout`` seconds (None: no limit) for the idle ones to exit and
+        returns True once they have. A worker still inside the app cannot be stopped; it
         exits when the app returns. Without this, every stopped server (as in
         asyncdev.testing) would leave its threads behind.
         """
@@ -482,11 +482,11 @@ class _ThreadPool:
             alive = [worker for worker in workers if worker.is_alive()]
             with self._lock:
                 busy = self._busy
-            if not alive:
-                return True
+            if len(alive) <= busy:
+                return True  # any worker left is inside the app
             remaining = None if deadline is None else deadline - time.monotonic()
-            if len(alive) <= busy or (remaining is not None and remaining <= 0):
-                return False  # only workers still inside the app are left
+            if remaining is not None and remaining <= 0:
+                return False
             alive[0].join(0.01 if remaining is None else min(0.01, remaining))
 
     def _work(self) -> None:

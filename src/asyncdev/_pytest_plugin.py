@@ -1,0 +1,42 @@
+"""The pytest plugin (entry point ``pytest11``): the ``asyncdev_server`` fixture.
+
+``asyncdev_server(app, **options)`` starts ``app`` with ``asyncdev.testing.run_in_thread``
+and returns its ``RunningServer``; every server a test started is stopped when the test
+ends, passed or failed. Importing this module costs nothing until the fixture is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pytest
+
+if TYPE_CHECKING:
+    from ._config import AppLike
+    from .testing import RunningServer
+
+__all__ = ["ServerFactory", "asyncdev_server"]
+
+
+class ServerFactory(Protocol):
+    def __call__(self, app: AppLike = ..., /, **options: Any) -> RunningServer: ...
+
+
+@pytest.fixture
+def asyncdev_server() -> Iterator[ServerFactory]:
+    """Start a real server for this test: ``server = asyncdev_server(app, root_path="/api")``.
+
+    ``app`` is an ASGI or WSGI callable or an import string; options are those of
+    ``asyncdev.testing.run_in_thread``. The server listens on 127.0.0.1 with a free port
+    (``server.url``) and is stopped at the end of the test.
+    """
+    from .testing import run_in_thread
+
+    with contextlib.ExitStack() as stack:
+
+        def start(app: AppLike = None, /, **options: Any) -> RunningServer:
+            return stack.enter_context(run_in_thread(app, **options))
+
+        yield start
