@@ -87,7 +87,7 @@ class RawClient:
                 self.buffer += chunk
         except (ConnectionResetError, BrokenPipeError):
             return True
-        except socket.timeout:
+        except TimeoutError:
             return False
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ import logging
 import socket
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 from . import _http
@@ -42,14 +42,25 @@ _ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+class Closable(Protocol):
+    """What graceful shutdown needs of a connection (HTTP, or a taken-over WebSocket)."""
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class ServerState:
     """What the server shares with its connections."""
 
     def __init__(self, config: Config, app: ASGIApp) -> None:
         self.config = config
         self.app = app
-        self.connections: set[HTTPConnection] = set()
+        self.connections: set[Closable] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        # Cleanups run when the server has stopped (the WSGI thread pool): each is
+        # called with a timeout in seconds and returns True once fully closed.
+        self.on_close: list[Callable[[float], bool]] = []
         self.lifespan_state: dict[str, Any] = {}
         self.scheme = config.scheme
         self.root_path = config.root_path
@@ -254,9 +265,8 @@ class HTTPConnection(asyncio.Protocol):
         elif target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
             # absolute-form (RFC 9112 section 3.2.2): the path goes to the app, never the URL.
             rest = target.split(b"//", 1)[1]
-            slash = rest.find(b"/")
-            path_and_query = rest[slash:] if slash >= 0 else b""
-            raw_path, _, query = path_and_query.partition(b"?")
+            start = min(i for i in (rest.find(b"/"), rest.find(b"?"), len(rest)) if i >= 0)
+            raw_path, _, query = rest[start:].partition(b"?")
             if not raw_path:  # "http://host" and "http://host?q" (RFC 9110 section 4.2.3)
                 raw_path = b"/"
         else:
@@ -285,7 +295,7 @@ class HTTPConnection(asyncio.Protocol):
         }
 
     def _protocol_error(self, error: ProtocolError) -> None:
-        if error.reason is _http.TLS_HANDSHAKE:
+        if error.reason == _http.TLS_HANDSHAKE:
             from ._tls import tls_on_plain_port
 
             tls_on_plain_port(self.client_label)  # an HTTP answer would be garbage to it
@@ -601,7 +611,7 @@ class RequestCycle:
                 )
                 self._finish_after_error(exc)
         else:
-            if not self.response_done:
+            if not self.response_done and not self.disconnected:
                 if not self.framer.started:
                     reason = "ASGI callable returned without starting a response"
                 else:

@@ -16,6 +16,7 @@ import os
 import socket
 import ssl
 import stat
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._connection import HTTPConnection, ServerState
@@ -164,13 +165,21 @@ def format_url(address: Any, scheme: str = "http") -> str:
 # --- the application pipeline ----------------------------------------------------------
 
 
-def build_app(loaded: LoadedApp, config: Config) -> ASGIApp:
-    """The ASGI 3 callable that connections call, whatever the app's interface."""
+def build_app(
+    loaded: LoadedApp, config: Config, *, on_close: list[Callable[[float], bool]] | None = None
+) -> ASGIApp:
+    """The ASGI 3 callable that connections call, whatever the app's interface.
+
+    Cleanups the pipeline needs when the server stops (the WSGI thread pool) are
+    appended to ``on_close``.
+    """
     app: Any = loaded.app
     if loaded.interface == "wsgi":
         from ._wsgi import wrap_wsgi
 
-        app = wrap_wsgi(app, config)
+        app = bridge = wrap_wsgi(app, config)
+        if on_close is not None:
+            on_close.append(bridge.close)
     elif loaded.interface == "asgi2":
         asgi2 = app
 
@@ -178,16 +187,17 @@ def build_app(loaded: LoadedApp, config: Config) -> ASGIApp:
             await asgi2(scope)(receive, send)
 
         app = asgi2_adapter
-    # Middlewares, innermost first: browser reload, static files, Host check (on by
-    # default, free when off), proxy headers outermost so the others see the client.
-    if config.browser_reload:
-        from ._browser_reload import BrowserReload
-
-        app = BrowserReload(app, config=config)
+    # Middlewares, innermost first: static files, browser reload (outside them, so
+    # static HTML pages reload too), Host check (on by default, nothing when off),
+    # proxy headers outermost so that the others see the real client.
     if config.static:
         from ._static import StaticFiles
 
         app = StaticFiles(app, config=config)
+    if config.browser_reload:
+        from ._browser_reload import BrowserReload
+
+        app = BrowserReload(app, config=config)
     from ._hostcheck import host_check
 
     app = host_check(app, config)
@@ -256,8 +266,10 @@ class Server:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.loaded = loaded = load_app(config)
-        app = build_app(loaded, config)
+        on_close: list[Callable[[float], bool]] = []
+        app = build_app(loaded, config, on_close=on_close)
         state = self.state = ServerState(config, app)
+        state.on_close.extend(on_close)
         self._install_hooks(state)
         context = ssl_context(config)
         sockets = self._sockets if self._sockets is not None else bind_sockets(config)
@@ -362,6 +374,8 @@ class Server:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
+        for close in state.on_close:
+            close(0.0)  # tells idle worker threads to exit; never blocks the loop
 
 
 async def _drain(state: ServerState, grace: float) -> None:

@@ -6,8 +6,8 @@ no casts; the ASGI spec is the reference for what each message holds.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, MutableMapping
-from typing import Any, Callable, Protocol
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, Protocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

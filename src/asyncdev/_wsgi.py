@@ -37,7 +37,7 @@ _LOW_WATER = 64 * 1024
 _SATURATION_WARNING_INTERVAL = 10.0
 
 
-def wrap_wsgi(app: WSGIApp, config: Config) -> ASGIApp:
+def wrap_wsgi(app: WSGIApp, config: Config) -> WSGIBridge:
     """The ASGI 3 app that serves ``app`` with ``config.threads`` worker threads."""
     return WSGIBridge(app, threads=config.threads, root_path=config.root_path)
 

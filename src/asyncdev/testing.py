@@ -138,13 +138,9 @@ def _timeout_error(timeout: float) -> StartupError:
 def _close_wsgi_pool(server: Server, timeout: float) -> bool:
     """Let the idle WSGI worker threads of a stopped server exit; True once they have."""
     state = server.state
-    if state is None or server.loaded is None or server.loaded.interface != "wsgi":
+    if state is None:
         return True
-    from ._wsgi import WSGIBridge
-
-    if isinstance(state.app, WSGIBridge):
-        return state.app.close(timeout=timeout)
-    return True
+    return all([close(timeout) for close in state.on_close])
 
 
 # --- in a thread ------------------------------------------------------------------------

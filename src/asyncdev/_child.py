@@ -1,0 +1,631 @@
+"""The reload child: a fresh interpreter that serves until the supervisor replaces it.
+
+``main()`` is what the supervisor starts. It adopts the control socket and listening
+socket(s) named in ``ASYNCDEV_RELOAD`` (then deletes the variable), arranges to die with
+the supervisor, imports asyncdev and its dependencies but no user code, and waits as
+the spare. Told to go, it runs the user's entry point as ``sys.orig_argv`` would; the
+``serve()`` or CLI call in it reaches ``run_child``. An app that fails to import or
+start is replaced by ``error_app``, a 500 page with the traceback, until the next reload.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._config import Config
+    from ._connection import HTTPConnection
+    from ._server import Server
+    from ._types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["ENV_VAR", "error_app", "in_reload_child", "main", "run_child"]
+
+logger = logging.getLogger("asyncdev.error")
+
+ENV_VAR = "ASYNCDEV_RELOAD"
+# The old process only finishes what it already accepted (the new one serves everything
+# else at once), so a reload cuts a request still running after this long, much as
+# werkzeug's reloader cuts every request at once.
+RELOAD_GRACE = 1.0
+# Imported by the spare before it is needed: what every entry point goes through.
+WARM_MODULES = (
+    "asyncdev._api", "asyncdev._server", "asyncdev._importer", "asyncdev._logging",
+    "asyncdev._loops", "asyncdev._cli", "asyncdev._welcome",
+    "asyncdev._errorpage", "asyncdev._websocket", "asyncdev._hostcheck", "asyncdev._static",
+    "asyncdev._browser_reload", "asyncdev._proxy", "asyncdev._wsgi", "runpy", "html",
+    "traceback", "encodings.idna", "shutil", "fnmatch",
+)
+
+
+class _State:
+    """What this process learnt from the supervisor; guarded by ``lock`` across threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ctrl: socket.socket | None = None
+        self.reader: Any = None
+        self.listen_fds: list[int] = []
+        # One datagram socket pair shared by every child: idle keep-alive connections
+        # are sent into ``handoff_out`` on reload and received from ``handoff_in``.
+        self.handoff_out: socket.socket | None = None
+        self.handoff_in: socket.socket | None = None
+        self.adopted = False  # a server took the sockets (only the first serve() may)
+        self.served = False
+        self.stopping = False
+        self.server: Server | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.base_config: dict[str, Any] = {}
+
+
+_state = _State()
+
+
+def in_reload_child() -> bool:
+    """True in a process started by the reload supervisor that has not served yet."""
+    return bool(_state.listen_fds) and not _state.adopted
+
+
+# --- talking to the supervisor ----------------------------------------------------------
+
+
+def _send(message_type: str, /, **fields: Any) -> None:
+    ctrl = _state.ctrl
+    if ctrl is None:
+        return
+    fields["t"] = message_type
+    with contextlib.suppress(OSError):
+        ctrl.sendall(json.dumps(fields).encode() + b"\n")
+
+
+def _receive() -> dict[str, Any] | None:
+    """The next message from the supervisor, or None once it has gone."""
+    try:
+        line = _state.reader.readline()
+    except (OSError, ValueError):
+        return None
+    if not line:
+        return None
+    message: dict[str, Any] = json.loads(line)
+    return message
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills us the moment the supervisor dies, even by SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        return
+    # The supervisor may have died before prctl took effect.
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _lifeline() -> None:
+    """Thread: obey "stop"; when the supervisor vanishes, stop and never linger."""
+    while True:
+        message = _receive()
+        if message is None or message.get("t") == "stop":
+            break
+    with _state.lock:
+        _state.stopping = True
+        server, loop = _state.server, _state.loop
+    if server is None or loop is None:
+        # Not serving: nothing in flight worth a grace period.
+        os._exit(0)
+    handoff = bool(message and message.get("handoff"))
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_stop_serving, server, loop, handoff)
+    if message is None:
+        # Without PR_SET_PDEATHSIG (or an app that blocks its loop) nobody would kill us.
+        time.sleep(RELOAD_GRACE + 3.0)
+        os._exit(1)
+
+
+# --- the spare ------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Entry of a reload child (``python -c`` from the supervisor). Exits the process."""
+    try:
+        code = _main()
+    except KeyboardInterrupt:
+        # Ctrl+C reaches the whole process group; the supervisor reports what matters.
+        code = 130
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _main() -> int:
+    value = os.environ.pop(ENV_VAR, None)
+    if value is None:
+        sys.stderr.write("asyncdev._child is started by the reload supervisor only.\n")
+        return 2
+    ctrl_text, fds_text, parent_text, handoff_text = value.split(":")
+    ctrl = socket.socket(fileno=int(ctrl_text))
+    ctrl.set_inheritable(False)
+    _state.ctrl = ctrl
+    _state.reader = ctrl.makefile("rb")
+    _die_with_parent(int(parent_text))
+    listen_fds = [int(fd) for fd in fds_text.split(",") if fd]
+    handoff_fds = [int(fd) for fd in handoff_text.split(",") if fd]
+    for fd in (*listen_fds, *handoff_fds):
+        # Processes the app starts must not keep the port open after we are gone.
+        os.set_inheritable(fd, False)
+    if len(handoff_fds) == 2:
+        _state.handoff_out = socket.socket(fileno=handoff_fds[0])
+        _state.handoff_in = socket.socket(fileno=handoff_fds[1])
+
+    plan = _receive()
+    if plan is None:
+        return 0
+    _state.base_config = plan["config"]
+    _set_path0(plan["path0"])
+    started = time.monotonic()
+    for name in WARM_MODULES:
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    if plan["config"].get("loop") != "asyncio":
+        with contextlib.suppress(ImportError):
+            __import__("uvloop")
+    _warm_libraries(plan.get("warm", []))
+    _send("ready", files=_module_files(), warm_ms=(time.monotonic() - started) * 1000)
+
+    go = _receive()
+    if go is None:
+        return 0
+    _send("started")
+    _apply_env(go["env"])
+    _state.listen_fds = listen_fds
+    threading.Thread(target=_lifeline, name="asyncdev-lifeline", daemon=True).start()
+    if go.get("error"):
+        return _serve_failure(RuntimeError(go["error"]))
+
+    sys.orig_argv = list(plan["orig_argv"])
+    try:
+        _run_entry(plan["kind"], plan["target"], plan["args"])
+    except SystemExit as exc:
+        if _state.served or _state.stopping:
+            raise
+        return _serve_failure(exc)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        if _state.served or _state.stopping:
+            raise
+        return _serve_failure(exc)
+    if not _state.served and not _state.stopping:
+        return _serve_failure(RuntimeError(
+            "The program ran to its end without starting the server: does it call "
+            "asyncdev.serve() (for example under `if __name__ == \"__main__\":`)?"
+        ))
+    return 0
+
+
+def _set_path0(path0: str | None) -> None:
+    # The spare runs as ``python -c``, which puts "" first on sys.path; the user's
+    # command would have put the script's directory (or the cwd for -m) there instead.
+    if sys.flags.safe_path:
+        return
+    if sys.path and sys.path[0] == "":
+        del sys.path[0]
+    if path0 is not None:
+        sys.path.insert(0, path0)
+
+
+def _apply_env(env: dict[str, str]) -> None:
+    for key in [k for k in os.environ if k not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
+def _run_entry(kind: str, target: str, args: list[str]) -> None:
+    """Run the user's command line as the interpreter itself would."""
+    import runpy
+
+    if kind == "module":
+        sys.argv = ["-m", *args]
+        # What ``python -m`` itself calls: __main__ stays replaced, argv[0] is the file.
+        run_as_main = getattr(runpy, "_run_module_as_main", None)
+        if run_as_main is not None:
+            run_as_main(target, True)
+        else:  # pragma: no cover - a runpy without the private helper
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        return
+    sys.argv = [target, *args]
+    path = os.path.abspath(target)
+    if os.path.isdir(path) or _is_archive(path):
+        runpy.run_path(target, run_name="__main__")
+        return
+    import importlib.machinery
+    import types
+
+    # Like ``python script.py``: __main__ is the script for good (not runpy's
+    # temporary module), __file__ is absolute, __spec__ is None.
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    module.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    sys.modules["__main__"] = module
+    with open(path, "rb") as handle:
+        source = handle.read()
+    code = module.__loader__.source_to_code(source, path)
+    exec(code, module.__dict__)
+
+
+def _is_archive(path: str) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
+# --- serving --------------------------------------------------------------------------
+
+
+def run_child(config: Config) -> int:
+    """Serve ``config`` on the inherited socket(s); an app that fails gets the error page."""
+    _state.adopted = True
+    config = config.replace(
+        reload=False,
+        fd=None,
+        timeout_graceful_shutdown=min(config.timeout_graceful_shutdown, RELOAD_GRACE),
+    )
+    return _serve(config, None)
+
+
+def _serve_failure(exc: BaseException) -> int:
+    """Serve the error page for ``exc`` with the options the supervisor was given."""
+    if _state.stopping:
+        return 0
+    from ._config import Config
+
+    _state.adopted = True
+    options = dict(_state.base_config)
+    options["timeout_graceful_shutdown"] = min(
+        options.get("timeout_graceful_shutdown", RELOAD_GRACE), RELOAD_GRACE
+    )
+    config = Config(**options)
+    return _serve(config, exc)
+
+
+def _sockets() -> list[socket.socket]:
+    # Each server gets duplicates: a server that fails half-way closes its sockets,
+    # and the error page still needs them.
+    return [socket.socket(fileno=os.dup(fd)) for fd in _state.listen_fds]
+
+
+def _serve(config: Config, failure: BaseException | None) -> int:
+    from ._api import _signal_handlers
+    from ._loops import new_event_loop
+    from ._server import Server
+
+    loop, loop_name = new_event_loop(config.loop)
+    asyncio.set_event_loop(loop)
+    try:
+        server: Server | None = None
+        if failure is None:
+            server = Server(config, sockets=_sockets())
+            try:
+                loop.run_until_complete(server.start())
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                if _state.stopping:
+                    return 0
+                failure, server = exc, None
+        if server is None:
+            assert failure is not None
+            _report_failure(failure, loop_name)
+            error_config = config.replace(
+                app=error_app(failure, debug=config.debug_errors),
+                interface="asgi3", factory=False, lifespan="off", app_dir=None,
+            )
+            server = Server(error_config, sockets=_sockets())
+            loop.run_until_complete(server.start())
+        else:
+            loaded = server.loaded
+            _send(
+                "serving",
+                description=loaded.description if loaded else None,
+                interface=loaded.interface if loaded else None,
+                loop=loop_name,
+            )
+            loop.call_later(0.2, _send_modules)
+        for fd in _state.listen_fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _adopt_handed_over(server, loop)
+        with _state.lock:
+            _state.served = True
+            _state.server, _state.loop = server, loop
+            stopping = _state.stopping
+        if stopping:
+            server.request_shutdown()
+        with _signal_handlers(loop, server, config):
+            loop.run_until_complete(server.serve())
+    finally:
+        with _state.lock:
+            _state.server = None
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+    return 0
+
+
+def _stop_serving(server: Server, loop: asyncio.AbstractEventLoop, handoff: bool) -> None:
+    incoming = _state.handoff_in
+    if incoming is not None:
+        loop.remove_reader(incoming.fileno())
+    if handoff and server.state is not None and not server.config.is_ssl:
+        # TLS session state cannot cross processes: those connections just close.
+        server.state.hand_over = _hand_over
+    server.request_shutdown()
+
+
+_RECV_FLAGS = getattr(socket, "MSG_DONTWAIT", 0) | getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+_SEND_FLAGS = getattr(socket, "MSG_DONTWAIT", 0)
+# SCM_RIGHTS carries at most 253 descriptors per message on Linux (SCM_MAX_FD).
+_FDS_PER_MESSAGE = 200
+
+
+def _hand_over(conn: HTTPConnection) -> None:
+    """Reload: give an idle keep-alive connection to the next process.
+
+    The connection then closes its own copy without a FIN (the duplicate in flight
+    keeps it open); the next process adopts it and answers the client's next request
+    with the new code, where a close would have failed that request.
+    """
+    outgoing = _state.handoff_out
+    raw = conn.transport.get_extra_info("socket")
+    if outgoing is None or raw is None:
+        return
+    try:
+        fd = os.dup(raw.fileno())
+    except OSError:
+        return
+    try:
+        socket.send_fds(outgoing, [b"c"], [fd], _SEND_FLAGS)
+        logger.debug("Handed an idle connection over to the next process")
+    except OSError:
+        pass  # queue full or gone: the connection closes as it would have
+    finally:
+        os.close(fd)
+
+
+def _receive_fds(sock: socket.socket) -> list[int]:
+    # Not socket.recv_fds: before Python 3.12 it drops its flags (MSG_DONTWAIT).
+    size = socket.CMSG_LEN(_FDS_PER_MESSAGE * array.array("i").itemsize)
+    _, ancillary, _, _ = sock.recvmsg(1, size, _RECV_FLAGS)
+    fds = array.array("i")
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return list(fds)
+
+
+def _adopt_handed_over(server: Server, loop: asyncio.AbstractEventLoop) -> None:
+    """Serve the idle connections the previous process handed over (now and later)."""
+    incoming, state = _state.handoff_in, server.state
+    if incoming is None or state is None or server.config.is_ssl:
+        return
+    from ._connection import HTTPConnection
+
+    tasks: set[asyncio.Future[Any]] = set()
+
+    def readable() -> None:
+        while True:
+            try:
+                fds = _receive_fds(incoming)
+            except BlockingIOError:
+                return
+            except OSError:
+                loop.remove_reader(incoming.fileno())
+                return
+            logger.debug("Adopting %d connection(s) from the previous process", len(fds))
+            for fd in fds:
+                sock = socket.socket(fileno=fd)
+                sock.set_inheritable(False)
+                task = loop.create_task(adopt(sock))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    async def adopt(sock: socket.socket) -> None:
+        try:
+            await loop.connect_accepted_socket(lambda: HTTPConnection(state, loop), sock=sock)
+        except OSError as exc:  # the client left meanwhile
+            logger.debug("Could not adopt a connection: %s", exc)
+            sock.close()
+
+    loop.add_reader(incoming.fileno(), readable)
+
+
+def _report_failure(exc: BaseException, loop_name: str) -> None:
+    """The traceback once on the terminal; the files involved to the supervisor."""
+    logger.error(
+        "The application could not start; fix the error and save, it reloads by itself.\n%s",
+        "".join(traceback.format_exception(exc)).rstrip(),
+    )
+    files: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, SyntaxError) and current.filename:
+            files.append(current.filename)
+        files.extend(frame.filename for frame in traceback.extract_tb(current.__traceback__))
+        current = current.__cause__ or current.__context__
+    _send("failed", files=_user_files(files), loop=loop_name)
+
+
+_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """The standard library and site-packages directories (as given and resolved)."""
+    import site
+    import sysconfig
+
+    dirs = {sysconfig.get_paths().get(key, "") for key in
+            ("stdlib", "platstdlib", "purelib", "platlib")}
+    with contextlib.suppress(AttributeError):
+        dirs.update(site.getsitepackages())
+        dirs.add(site.getusersitepackages())
+    return tuple({os.path.join(f(d), "") for d in dirs if d
+                  for f in (os.path.abspath, os.path.realpath)})
+
+
+def _user_files(candidates: list[str]) -> list[str]:
+    """Existing files outside the standard library, site-packages and asyncdev itself."""
+    excluded = (*_library_dirs(), _PACKAGE_DIR)
+    result: list[str] = []
+    for name in candidates:
+        path = os.path.abspath(name)
+        if path.startswith(excluded) or not os.path.isfile(path):
+            continue
+        path = os.path.realpath(path)
+        if path not in result:
+            result.append(path)
+    return result
+
+
+def _module_files() -> list[str]:
+    return [
+        os.path.realpath(name) for module in list(sys.modules.values())
+        if isinstance(name := getattr(module, "__file__", None), str)
+    ]
+
+
+def _send_modules() -> None:
+    """Tell the supervisor what the app imported.
+
+    Its own modules outside the watched directories get watched too (as Django's
+    autoreloader watches every imported module). The library modules, in import
+    order, are what the next spare imports ahead of time.
+    """
+    libraries = _library_dirs()
+    files: list[str] = []
+    warm: list[str] = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name == "__main__" or not isinstance(path, str):
+            continue
+        path = os.path.abspath(path)
+        if path.startswith(_PACKAGE_DIR):
+            continue
+        if path.startswith(libraries):
+            warm.append(name)
+        else:
+            files.append(path)
+    _send("modules", files=_user_files(files)[:1000], warm=warm[:5000])
+
+
+def _warm_libraries(names: list[str]) -> None:
+    """Import the libraries the previous process used, in its order, stopping at the
+    first that fails (it may need the app's setup, like Django models)."""
+    import importlib
+
+    deadline = time.monotonic() + 5.0
+    for name in names:
+        if name in sys.modules:
+            continue
+        if time.monotonic() > deadline:
+            return
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):
+            return
+
+
+# --- the error page -------------------------------------------------------------------
+
+
+_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font:15px/1.5 system-ui,sans-serif;margin:2em;color:#222}}
+h1{{font-size:1.4em;color:#b00020}}pre{{background:#f6f6f6;padding:1em;overflow:auto;
+font:13px/1.4 ui-monospace,monospace;border-left:4px solid #b00020}}</style></head>
+<body><h1>{title}</h1><p><strong>{summary}</strong></p>{details}
+<p>Fix the code and save: the server reloads by itself.</p></body></html>
+"""
+
+
+def error_app(exc: BaseException, *, debug: bool | None = None) -> ASGIApp:
+    """An ASGI app answering every request with a 500 page about ``exc``.
+
+    The traceback is shown (HTML-escaped for browsers, plain text otherwise) when
+    ``debug`` is true or, when it is None, to clients on this machine only.
+    """
+    title = "The application could not start"
+    summary = "".join(traceback.format_exception_only(exc)).strip()
+    details = "".join(traceback.format_exception(exc)).rstrip()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] == "websocket":
+            # Closing before accepting makes the server refuse the handshake (403).
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        show = debug if debug is not None else _is_local(scope.get("client"))
+        accept = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"accept":
+                accept += value
+        if b"text/html" in accept:
+            body = _HTML.format(
+                title=title,
+                summary=html.escape(summary) if show else "Internal Server Error",
+                details=f"<pre>{html.escape(details)}</pre>" if show else "",
+            ).encode()
+            content_type = b"text/html; charset=utf-8"
+        else:
+            text = f"{title}.\n\n{details if show else 'Internal Server Error'}\n\n"
+            body = (text + "Fix the code and save: the server reloads by itself.\n").encode()
+            content_type = b"text/plain; charset=utf-8"
+        await send({
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def _is_local(client: Any) -> bool:
+    if not client:
+        return True  # a Unix socket
+    host = str(client[0])
+    return host.startswith(("127.", "::ffff:127.")) or host in ("::1", "localhost")

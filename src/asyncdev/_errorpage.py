@@ -1,0 +1,309 @@
+"""The debug error page sent when the app fails before it starts its response.
+
+``install(state)`` replaces ``ServerState.render_error``: loopback clients (everyone with
+``debug_errors=True``, nobody with ``False``) get the exception, the escaped traceback and
+the request line, as HTML when they accept it and plain text otherwise; other clients
+get a bare 500. It is a page, never a console. ``render_traceback_page`` is the shared
+renderer, also used for the "the app failed to import" page.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import linecache
+import os
+import sysconfig
+import traceback
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._connection import ServerState
+    from ._types import Scope
+
+__all__ = ["install", "is_local_client", "render_traceback_page", "wants_html"]
+
+# The server's own frames say nothing about the user's bug: the page leaves them out
+# (the plain-text traceback below it keeps everything).
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Frames from these directories are the frameworks' and the standard library's, shown
+# dimmed so the eye lands on the user's own code first.
+_LIBRARY_DIRS = tuple(
+    {
+        os.path.abspath(path) + os.sep
+        for key in ("stdlib", "platstdlib", "purelib", "platlib")
+        if (path := sysconfig.get_paths().get(key))
+    }
+)
+# Source lines shown around the failing line of the user's frames.
+_CONTEXT_LINES = 2
+# A page for a recursion error would otherwise list thousands of identical frames.
+_MAX_FRAMES = 200
+
+_CSS = """\
+:root { color-scheme: light dark; --accent: #c0392b; --muted: #6b7280;
+        --box: rgba(127, 127, 127, .12); }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; }
+main { max-width: 70rem; margin: 0 auto; padding: 2rem 1.5rem 3rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .3rem; color: var(--accent); word-break: break-word; }
+.request { font: 14px ui-monospace, SFMono-Regular, Menlo, monospace; color: var(--muted);
+           margin: 0 0 1.5rem; word-break: break-all; }
+h2 { font-size: 1rem; margin: 2rem 0 .6rem; }
+.chain { color: var(--muted); font-style: italic; margin: 1.6rem 0 .4rem; }
+.frame { background: var(--box); border-radius: 6px; margin: .45rem 0; padding: .5rem .8rem; }
+.frame.lib { opacity: .6; }
+.where { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; word-break: break-all; }
+.where b { font-weight: 600; }
+pre { margin: .3rem 0 0; font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace;
+      overflow-x: auto; white-space: pre; }
+pre .hit { background: rgba(192, 57, 43, .22); display: block; }
+details { margin-top: 2rem; }
+summary { cursor: pointer; color: var(--muted); }
+.note { color: var(--muted); font-size: 13px; margin-top: 2rem; }
+"""
+
+
+def render_traceback_page(
+    exc: BaseException | None,
+    *,
+    title: str,
+    request_line: str | None = None,
+    html: bool,
+    reload_script: str = "",
+) -> bytes:
+    """The UTF-8 body of an error page for ``exc`` (an HTML document or plain text).
+
+    ``title`` heads the page; ``request_line`` (e.g. ``GET /x HTTP/1.1``) is shown under
+    it. ``reload_script`` is markup placed before ``</body>`` (the browser reload tag).
+    """
+    text = "".join(traceback.format_exception(exc)) if exc is not None else ""
+    if not html:
+        parts = [title, "\n"]
+        if request_line:
+            parts += [request_line, "\n"]
+        if text:
+            parts += ["\n", text]
+        return "".join(parts).encode("utf-8", "replace")
+    return _html_page(exc, title, request_line, text, reload_script).encode("utf-8", "replace")
+
+
+def wants_html(scope: Scope) -> bool:
+    """True when the request's Accept field asks for HTML (a browser navigation)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept":
+            return b"text/html" in value.lower()
+    return False
+
+
+def install(state: ServerState) -> None:
+    """Make ``state.render_error`` answer with the debug page, per ``debug_errors``."""
+    config = state.config
+    if config.debug_errors is False:
+        return
+    everyone = config.debug_errors is True
+    default_render = state.render_error
+    reload_tag = ""
+    if config.browser_reload:
+        from ._browser_reload import script_tag
+
+        reload_tag = script_tag(config.root_path)
+
+    def render_error(scope: Scope, exc: BaseException | None) -> bytes:
+        if not everyone and not is_local_client(scope):
+            return default_render(scope, exc)
+        try:
+            return _response(state, scope, exc, reload_tag)
+        except Exception:  # the page must never make things worse than a bare 500
+            return default_render(scope, exc)
+
+    state.render_error = render_error
+
+
+def is_local_client(scope: Scope) -> bool:
+    """A loopback peer that is not relaying for someone else (a tunnel, a proxy)."""
+    for name, _ in scope.get("headers", ()):
+        if name in (b"x-forwarded-for", b"forwarded", b"x-real-ip"):
+            # A local tunnel (ngrok, cloudflared, ssh -R) connects from loopback on
+            # behalf of the internet: its clients must not see tracebacks.
+            return False
+    client = scope.get("client")
+    if client is None:
+        return True  # a Unix socket: only local processes can connect
+    try:
+        address = ipaddress.ip_address(str(client[0]).split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+# --- internals ---------------------------------------------------------------------------
+
+
+def _request_line(scope: Scope) -> str:
+    path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
+    target = path.decode("latin-1") if isinstance(path, bytes) else str(path)
+    query = scope.get("query_string") or b""
+    if query:
+        target += "?" + query.decode("latin-1")
+    method = scope.get("method") or "GET"
+    # Escape control characters the request may carry (the log rule applies here too).
+    target = target.encode("unicode_escape").decode("ascii")
+    return f"{method} {target} HTTP/{scope.get('http_version', '1.1')}"
+
+
+def _response(
+    state: ServerState, scope: Scope, exc: BaseException | None, reload_tag: str
+) -> bytes:
+    as_html = wants_html(scope)
+    if exc is None:
+        title = "The application did not send a response"
+    else:
+        message = str(exc)
+        title = type(exc).__qualname__ + (f": {message}" if message else "")
+    body = render_traceback_page(
+        exc, title=title, request_line=_request_line(scope), html=as_html,
+        reload_script=reload_tag,
+    )
+    content_type = b"text/html; charset=utf-8" if as_html else b"text/plain; charset=utf-8"
+    head = [
+        b"HTTP/1.1 500 Internal Server Error\r\n",
+        *state.default_headers(),
+        b"content-type: ", content_type, b"\r\n",
+        b"content-length: %d\r\n" % len(body),
+        b"cache-control: no-store\r\n",
+        b"x-content-type-options: nosniff\r\n",
+        b"vary: Accept\r\n",
+    ]
+    if as_html:
+        # The page needs only its inline style (and the reload script, same-origin).
+        head.append(
+            b"content-security-policy: default-src 'none'; style-src 'unsafe-inline'; "
+            b"script-src 'self'; connect-src 'self'\r\n"
+        )
+    head.append(b"connection: close\r\n\r\n")
+    if scope.get("method") == "HEAD":  # RFC 9110 section 9.3.2: the head only
+        body = b""
+    return b"".join(head) + body
+
+
+def _html_page(
+    exc: BaseException | None,
+    title: str,
+    request_line: str | None,
+    text: str,
+    reload_script: str,
+) -> str:
+    esc = html.escape
+    out = [
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+        f"<title>{esc(_shorten(title, 120))}</title>\n<style>\n{_CSS}</style>\n</head>\n",
+        "<body>\n<main>\n",
+        f"<h1>{esc(title)}</h1>\n",
+    ]
+    if request_line:
+        out.append(f'<p class="request">{esc(request_line)}</p>\n')
+    if exc is not None:
+        chain = _chain(exc)
+        for index, (error, link) in enumerate(chain):
+            if index:
+                out.append(f'<p class="chain">{esc(link)}</p>\n')
+            if len(chain) == 1:
+                out.append("<h2>Traceback (most recent call last)</h2>\n")
+            else:
+                message = str(error)
+                out.append(
+                    f"<h2>{esc(type(error).__qualname__)}"
+                    f"{': ' + esc(message) if message else ''}</h2>\n"
+                )
+            out.extend(_frames_html(error))
+        out.append(
+            "<details><summary>Plain-text traceback</summary>\n"
+            f"<pre>{esc(text)}</pre>\n</details>\n"
+        )
+    out.append(
+        '<p class="note">asyncdev shows this page to local clients only, because '
+        "it reveals source code. Turn it off with --no-debug-errors.</p>\n"
+    )
+    out.append(f"</main>\n{reload_script}</body>\n</html>\n")
+    return "".join(out)
+
+
+def _chain(exc: BaseException) -> list[tuple[BaseException, str]]:
+    """The exception and its causes, outermost first, each with the sentence linking it."""
+    items: list[tuple[BaseException, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        items.append((current, link))
+        if current.__cause__ is not None:
+            link = "The above exception was the direct cause of the following one:"
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            link = "During handling of the above exception, another exception occurred:"
+            current = current.__context__
+        else:
+            current = None
+    # Python prints the root cause first; so does the page. Each item keeps the link
+    # sentence that introduces the next one.
+    items.reverse()
+    links = [link for _, link in items]
+    return [(error, links[i - 1] if i else "") for i, (error, _) in enumerate(items)]
+
+
+def _frames_html(exc: BaseException) -> list[str]:
+    esc = html.escape
+    out: list[str] = []
+    frames = traceback.extract_tb(exc.__traceback__)
+    skipped = 0
+    if len(frames) > _MAX_FRAMES:
+        skipped = len(frames) - _MAX_FRAMES
+        frames = traceback.StackSummary.from_list(
+            frames[: _MAX_FRAMES // 2] + frames[-_MAX_FRAMES // 2 :]
+        )
+    for index, frame in enumerate(frames):
+        if skipped and index == _MAX_FRAMES // 2:
+            out.append(f'<p class="chain">... {skipped} more frames ...</p>\n')
+        filename = frame.filename
+        if filename.startswith(_OWN_DIR):
+            continue
+        library = filename.startswith(_LIBRARY_DIRS) or filename.startswith("<frozen")
+        css = "frame lib" if library else "frame"
+        lineno = frame.lineno or 0
+        out.append(
+            f'<div class="{css}"><div class="where">{esc(filename)}, line {lineno}, '
+            f"in <b>{esc(frame.name)}</b></div>"
+        )
+        out.append(_source_html(filename, lineno, frame.line or "", context=not library))
+        out.append("</div>\n")
+    return out
+
+
+def _source_html(filename: str, lineno: int, line: str, *, context: bool) -> str:
+    esc = html.escape
+    if not context or lineno <= 0:
+        return f"<pre>{esc(line.strip())}</pre>" if line.strip() else ""
+    first = max(1, lineno - _CONTEXT_LINES)
+    rows = []
+    for number in range(first, lineno + _CONTEXT_LINES + 1):
+        source = linecache.getline(filename, number)
+        if not source and number > lineno:
+            break
+        source = esc(source.rstrip("\r\n"))
+        if number == lineno:
+            rows.append(f'<span class="hit">{number:>5}  {source}</span>')
+        else:
+            rows.append(f"{number:>5}  {source}\n")
+    if not rows:
+        return f"<pre>{esc(line.strip())}</pre>" if line.strip() else ""
+    return "<pre>" + "".join(rows) + "</pre>"
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+

@@ -1,0 +1,727 @@
+"""WebSockets: the ASGI ``websocket`` cycle over wsproto, after an HTTP/1.1 upgrade.
+
+``install(state)`` plugs into the HTTP connection: a valid RFC 6455 opening handshake
+makes a ``WebSocketConnection`` the transport's protocol, which runs the app with the
+websocket scope. It answers the handshake (101, the app's denial response, or 403),
+frames messages through wsproto, applies flow control both ways, pings idle peers,
+runs the closing handshake, and closes with 1012 when the server shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import re
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.events import Message as WSMessage
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.handshake import server_extensions_handshake
+from wsproto.utilities import LocalProtocolError as WSLocalProtocolError
+from wsproto.utilities import generate_accept_token
+
+from . import _http
+from ._connection import HIGH_WATER
+from ._errors import ClientDisconnected
+
+if TYPE_CHECKING:
+    from ._connection import HTTPConnection, ServerState
+    from ._http import Request
+    from ._types import Message, Scope
+
+__all__ = ["WebSocketConnection", "install"]
+
+error_logger = logging.getLogger("asyncdev.error")
+access_logger = logging.getLogger("asyncdev.access")
+
+# Reading resumes once the app has taken the queue below this (hysteresis, so a steady
+# stream does not toggle the socket on every message).
+LOW_WATER = HIGH_WATER // 4
+# After our Close frame the peer has this long to answer before the TCP connection is
+# dropped (RFC 6455 section 7.1.1 lets the server close first; the websockets library
+# waits 10 s, a development server on loopback can be quicker).
+CLOSE_TIMEOUT = 5.0
+# Compressed input is fed in slices so that a small deflate bomb (up to ~1032:1) cannot
+# inflate far past ws_max_size before the size check sees it.
+DEFLATE_SLICE = 4096
+
+_HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = range(5)
+
+_is_token: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_has_forbidden_value_byte: Final = re.compile(rb"[\x00\r\n]").search
+
+
+def install(state: ServerState) -> None:
+    """Take over WebSocket upgrade requests on every connection of ``state``."""
+
+    def upgrade(conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+        return _upgrade(state, conn, request, scope)
+
+    state.upgrade = upgrade
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    return [token.strip().lower() for token in value.split(b",")]
+
+
+def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+    if request.http_version != b"1.1":
+        return False
+    wants_websocket = wants_upgrade = False
+    key = version = None
+    subprotocols: list[str] = []
+    offers: list[str] = []
+    for name, value in request.headers:
+        if name == b"upgrade":
+            wants_websocket = wants_websocket or b"websocket" in _tokens(value)
+        elif name == b"connection":
+            wants_upgrade = wants_upgrade or b"upgrade" in _tokens(value)
+        elif name == b"sec-websocket-key":
+            key = value
+        elif name == b"sec-websocket-version":
+            version = value
+        elif name == b"sec-websocket-protocol":
+            subprotocols += (p.strip() for p in value.decode("latin-1").split(",") if p.strip())
+        elif name == b"sec-websocket-extensions":
+            offers += (e.strip() for e in value.decode("latin-1").split(",") if e.strip())
+    # RFC 9110 section 7.8: Upgrade only counts when Connection lists it; otherwise this
+    # is a plain request for the HTTP app.
+    if not (wants_websocket and wants_upgrade):
+        return False
+    if version != b"13":
+        # RFC 6455 section 4.4: name the version we speak.
+        conn.write_and_close(
+            _with_headers(
+                _http.error_response(426, "Unsupported WebSocket version (expected 13)"),
+                b"upgrade: websocket\r\nsec-websocket-version: 13\r\n",
+            )
+        )
+        return True
+    if key is None or not _valid_key(key) or request.has_body:
+        conn.write_and_close(_http.error_response(400, "Invalid WebSocket handshake"))
+        return True
+
+    transport = conn.transport
+    data, eof = conn.parser.take_trailing_data()
+    # The HTTP connection no longer owns the transport: it must not parse, time out or
+    # be shut down again.
+    conn.closed = True
+    state.connections.discard(conn)
+
+    ws_scope = dict(scope)
+    del ws_scope["method"]
+    ws_scope["type"] = "websocket"
+    ws_scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+    ws_scope["subprotocols"] = subprotocols
+    ws_scope["extensions"] = {**scope.get("extensions", {}), "websocket.http.response": {}}
+    ws = WebSocketConnection(
+        state,
+        conn.loop,
+        transport,
+        ws_scope,
+        key=key,
+        offers=offers,
+        target=request.target,
+        client_label=conn.client_label,
+    )
+    transport.set_protocol(ws)
+    ws.start(data, eof)
+    return True
+
+
+def _valid_key(key: bytes) -> bool:
+    # RFC 6455 section 4.2.1 item 5: base64 of 16 bytes.
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _negotiate_deflate(offers: list[str]) -> tuple[PerMessageDeflate, bytes] | None:
+    # RFC 7692 section 5: the client lists offers in order of preference; the server
+    # accepts the first one it can honour.
+    for offer in offers:
+        if offer.split(";", 1)[0].strip() != PerMessageDeflate.name:
+            continue
+        deflate = PerMessageDeflate()
+        try:
+            accepted = server_extensions_handshake([offer], [deflate])
+        except ValueError:  # parameters out of range or malformed
+            continue
+        if accepted:
+            return deflate, accepted
+    return None
+
+
+def _with_headers(response: bytes, headers: bytes) -> bytes:
+    status_line, rest = response.split(b"\r\n", 1)
+    return status_line + b"\r\n" + headers + rest
+
+
+class WebSocketConnection(asyncio.Protocol):
+    """One WebSocket: the transport's protocol after the upgrade, and the app's task."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        loop: asyncio.AbstractEventLoop,
+        transport: asyncio.Transport,
+        scope: Scope,
+        *,
+        key: bytes,
+        offers: list[str],
+        target: bytes,
+        client_label: str,
+    ) -> None:
+        self.state = state
+        self.config = config = state.config
+        self.loop = loop
+        self.transport = transport
+        self.scope = scope
+        self.client_label = client_label
+        self._key = key
+        self._offers = offers
+        self._target = target
+        self._max_size = config.ws_max_size
+        self._phase = _HANDSHAKE
+        self._ws: Connection | None = None
+        self._deflate = False
+        self._connect_sent = False
+        # Bytes that arrived before the app accepted (a client may pipeline frames).
+        self._early = bytearray()
+        # Fragments of the message being received, and their size in bytes.
+        self._parts: list[Any] = []
+        self._parts_size = 0
+        # Complete messages the app has not received yet, and their total size.
+        self._queue: deque[tuple[Message, int]] = deque()
+        self._queued = 0
+        self._receiver: asyncio.Future[None] | None = None
+        # (code, reason) for websocket.disconnect, once the app is to be told.
+        self._disconnect: tuple[int, str] | None = None
+        self._read_paused = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._lost = False
+        self._lost_future: asyncio.Future[None] = loop.create_future()
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_timer: asyncio.TimerHandle | None = None
+        # websocket.http.response in progress.
+        self._framer: _http.ResponseFramer | None = None
+
+    # -- start ---------------------------------------------------------------------------
+
+    def start(self, data: bytes, eof: bool) -> None:
+        state = self.state
+        state.connections.add(self)
+        if not self.transport.is_reading():
+            self.transport.resume_reading()
+        task = self.loop.create_task(self.run())
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+        if data:
+            self.data_received(data)
+        if eof:
+            # The HTTP connection kept a half-closed transport open; nobody will read our
+            # answer for long, and the transport will not report the EOF again.
+            self._peer_gone()
+            self._close_transport()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        phase = self._phase
+        if phase in (_OPEN, _CLOSING):
+            if self._deflate and len(data) > DEFLATE_SLICE:
+                view = memoryview(data)
+                for i in range(0, len(data), DEFLATE_SLICE):
+                    if self._lost:
+                        break
+                    self._feed(bytes(view[i : i + DEFLATE_SLICE]))
+            else:
+                self._feed(data)
+        elif phase == _HANDSHAKE:
+            early = self._early
+            early += data
+            if len(early) > HIGH_WATER:
+                self._pause_reading()
+
+    def eof_received(self) -> bool | None:
+        # The peer half-closed without a Close frame: it is gone (RFC 6455 section 7.1.5).
+        self._peer_gone()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._phase = _CLOSED
+        self.state.connections.discard(self)
+        self._cancel_timers()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        if self._disconnect is None:
+            self._disconnect = (1006, "")
+        self._wake_receiver()
+        self._wake_drain_waiters()
+        if not self._lost_future.done():
+            self._lost_future.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_drain_waiters()
+
+    # -- called by the server --------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Graceful stop: close with 1012 (service restart).
+
+        A handshake in progress is answered first, as the HTTP side answers a request
+        already received: a WebSocket accepted during shutdown is closed with 1012 at once.
+        """
+        if self._phase == _OPEN:
+            self._send_close(1012, "")
+
+    def abort(self) -> None:
+        if not self._lost:
+            self._phase = _CLOSED
+            self.transport.abort()
+
+    # -- incoming frames -------------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        ws = self._ws
+        assert ws is not None
+        try:
+            ws.receive_data(data)
+        except WSLocalProtocolError:  # the closing handshake is already complete
+            return
+        for event in ws.events():
+            tp = type(event)
+            if tp is TextMessage or tp is BytesMessage:
+                if self._phase != _OPEN:
+                    continue  # RFC 6455 section 5.5.1: data after a Close may be dropped
+                frame = cast("WSMessage[Any]", event)
+                chunk = frame.data
+                text = tp is TextMessage
+                size = len(chunk) if not text or chunk.isascii() else len(chunk.encode())
+                parts = self._parts
+                if not parts and frame.message_finished:
+                    if size > self._max_size:
+                        self._too_big()
+                    else:
+                        self._deliver(chunk, text, size)
+                    continue
+                parts.append(chunk)
+                self._parts_size += size
+                if self._parts_size > self._max_size:
+                    self._too_big()
+                elif frame.message_finished:
+                    total = self._parts_size
+                    joined = "".join(parts) if text else b"".join(parts)
+                    parts.clear()
+                    self._parts_size = 0
+                    self._deliver(joined, text, total)
+            elif tp is Ping:
+                if ws.state is ConnectionState.OPEN:
+                    self._write(ws.send(cast("Ping", event).response()))
+            elif tp is Pong:
+                if self._pong_timer is not None:
+                    self._pong_timer.cancel()
+                    self._pong_timer = None
+            elif tp is CloseConnection:
+                self._on_close_frame(cast("CloseConnection", event))
+                return
+
+    def _deliver(self, data: Any, text: bool, size: int) -> None:
+        message: Message = (
+            {"type": "websocket.receive", "text": data}
+            if text
+            else {"type": "websocket.receive", "bytes": data}
+        )
+        self._queue.append((message, size))
+        self._queued += size
+        if self._queued > HIGH_WATER:
+            # The app is not keeping up: stop reading so the client is paused by TCP.
+            self._pause_reading()
+        self._wake_receiver()
+
+    def _too_big(self) -> None:
+        self._parts.clear()
+        self._parts_size = 0
+        error_logger.debug(
+            "WebSocket message from %s over ws_max_size (%d bytes)",
+            self.client_label,
+            self._max_size,
+        )
+        # RFC 6455 section 7.4.1: 1009, message too big to process.
+        self._send_close(1009, "Message too big")
+
+    def _on_close_frame(self, event: CloseConnection) -> None:
+        ws = self._ws
+        assert ws is not None
+        code, reason = int(event.code), event.reason or ""
+        if ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            # Echo the peer's Close (RFC 6455 section 5.5.1), or send ours after a
+            # protocol error (wsproto reports it as a Close event with our code).
+            self._write(ws.send(event.response()))
+        if self._disconnect is None:
+            self._disconnect = (code, reason)
+        self._phase = _CLOSING
+        self._parts.clear()
+        self._cancel_timers()
+        # RFC 6455 section 7.1.1: the server closes the TCP connection first.
+        self._close_transport()
+        self._wake_receiver()
+
+    def _peer_gone(self) -> None:
+        if self._disconnect is None:
+            self._disconnect = (1006, "")
+        if self._phase != _CLOSED:
+            self._phase = _CLOSING
+        self._cancel_timers()
+        self._wake_receiver()
+        self._wake_drain_waiters()
+
+    # -- ASGI --------------------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if not self._connect_sent:
+            self._connect_sent = True
+            return {"type": "websocket.connect"}
+        while True:
+            queue = self._queue
+            if queue:
+                message, size = queue.popleft()
+                self._queued -= size
+                if self._read_paused and self._queued <= LOW_WATER and self._phase == _OPEN:
+                    self._read_paused = False
+                    self.transport.resume_reading()
+                return message
+            disconnect = self._disconnect
+            if disconnect is not None:
+                return {
+                    "type": "websocket.disconnect",
+                    "code": disconnect[0],
+                    "reason": disconnect[1],
+                }
+            waiter = self._receiver = self.loop.create_future()
+            await waiter
+
+    async def send(self, message: Message) -> None:
+        tp = message["type"]
+        phase = self._phase
+        if tp == "websocket.send":
+            if phase != _OPEN:
+                if phase == _HANDSHAKE:
+                    raise RuntimeError(
+                        "Expected ASGI message 'websocket.accept' or 'websocket.close' "
+                        "before 'websocket.send'"
+                    )
+                raise ClientDisconnected("the WebSocket is closed")
+            text = message.get("text")
+            data = message.get("bytes")
+            ws = self._ws
+            assert ws is not None
+            if text is not None and data is None:
+                out = ws.send(TextMessage(data=text))
+            elif data is not None and text is None:
+                out = ws.send(BytesMessage(data=data))
+            else:
+                raise RuntimeError("websocket.send needs exactly one of 'bytes' and 'text'")
+            self.transport.write(out)
+            if self._write_paused:
+                await self._drain()
+        elif tp == "websocket.accept":
+            self._accept(message)
+        elif tp == "websocket.close":
+            if phase == _HANDSHAKE:
+                # ASGI: closing before accepting refuses the handshake with 403.
+                self._deny_plain(403, "Forbidden")
+            elif phase == _OPEN:
+                code = message.get("code") or 1000
+                if type(code) is not int or not 1000 <= code <= 4999:
+                    raise RuntimeError(f"websocket.close: invalid close code {code!r}")
+                self._send_close(code, message.get("reason") or "")
+            elif phase == _RESPONSE:
+                raise RuntimeError("websocket.close during a websocket.http.response")
+            # Already closing or closed: nothing left to do.
+        elif tp == "websocket.http.response.start":
+            if phase != _HANDSHAKE:
+                self._raise_if_gone()
+                raise RuntimeError(f"Unexpected ASGI message {tp!r} after the handshake")
+            self._framer = response = _http.ResponseFramer()
+            response.start(
+                message["status"],
+                message.get("headers") or (),
+                request_method=b"GET",
+                http_version=b"1.1",
+                keep_alive=False,
+                default_headers=self.state.default_headers(),
+            )
+            self._phase = _RESPONSE
+        elif tp == "websocket.http.response.body":
+            framer = self._framer
+            if phase != _RESPONSE or framer is None:
+                self._raise_if_gone()
+                raise RuntimeError(
+                    f"Unexpected ASGI message {tp!r} without 'websocket.http.response.start'"
+                )
+            more = bool(message.get("more_body", False))
+            out = framer.body(message.get("body", b""), more)
+            if out:
+                self.transport.write(out)
+            if not more:
+                self._log(framer.status)
+                self._finish_response()
+            elif self._write_paused:
+                await self._drain()
+        else:
+            raise RuntimeError(f"Unexpected ASGI message {tp!r} on a WebSocket")
+
+    def _raise_if_gone(self) -> None:
+        if self._lost or self._phase in (_CLOSING, _CLOSED):
+            raise ClientDisconnected("the WebSocket is closed")
+
+    def _accept(self, message: Message) -> None:
+        if self._phase != _HANDSHAKE:
+            self._raise_if_gone()
+            raise RuntimeError("Unexpected ASGI message 'websocket.accept' after the handshake")
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None and subprotocol not in self.scope["subprotocols"]:
+            # RFC 6455 section 4.2.2: the server picks one of the client's offers.
+            raise RuntimeError(
+                f"websocket.accept: subprotocol {subprotocol!r} was not offered by the "
+                f"client (offered: {self.scope['subprotocols']!r})"
+            )
+        head = [
+            b"HTTP/1.1 101 Switching Protocols\r\n",
+            *self.state.default_headers(),
+            b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ",
+            generate_accept_token(self._key),
+            b"\r\n",
+        ]
+        if subprotocol is not None:
+            head += (b"sec-websocket-protocol: ", subprotocol.encode("ascii"), b"\r\n")
+        extensions: list[Extension] = []
+        if self.config.ws_per_message_deflate:
+            deflate = _negotiate_deflate(self._offers)
+            if deflate is not None:
+                extensions.append(deflate[0])
+                self._deflate = True
+                head += (b"sec-websocket-extensions: ", deflate[1], b"\r\n")
+        for item in message.get("headers") or ():
+            name, value = item
+            if type(name) is not bytes or type(value) is not bytes:
+                raise RuntimeError(f"websocket.accept header {item!r}: use bytes")
+            if _is_token(name) is None or _has_forbidden_value_byte(value) is not None:
+                raise RuntimeError(f"websocket.accept: invalid header {item!r}")
+            head += (name, b": ", value, b"\r\n")
+        head.append(b"\r\n")
+        self._ws = Connection(ConnectionType.SERVER, extensions)
+        self._phase = _OPEN
+        self.transport.write(b"".join(head))
+        self._log(101)
+        self._schedule_ping()
+        early = self._early
+        if early:
+            self._early = bytearray()
+            self.data_received(bytes(early))
+        if self._read_paused and self._queued <= LOW_WATER and self._phase == _OPEN:
+            self._read_paused = False
+            self.transport.resume_reading()
+        if self.state.shutting_down and self._phase == _OPEN:
+            self._send_close(1012, "")
+
+    def _deny_plain(self, status: int, message: str) -> None:
+        self._phase = _CLOSING
+        if self._disconnect is None:
+            self._disconnect = (1006, "")
+        if not self._lost:
+            self._log(status)
+            self.transport.write(_http.error_response(status, message))
+        self._close_transport()
+        self._wake_receiver()
+
+    def _finish_response(self) -> None:
+        self._phase = _CLOSING
+        if self._disconnect is None:
+            self._disconnect = (1006, "")
+        self._close_transport()
+        self._wake_receiver()
+
+    # -- the app's task ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self.state.app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                self.abort()
+                raise
+            self._after_error(exc)
+        else:
+            self._after_return()
+        if not self._lost:
+            if self._close_timer is None:
+                self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.abort)
+            # The task lasts until the closing handshake is done, so a graceful shutdown
+            # waits for it (within its grace period).
+            await self._lost_future
+
+    def _after_error(self, exc: Exception) -> None:
+        phase = self._phase
+        quiet = isinstance(exc, ClientDisconnected) or (
+            isinstance(exc, OSError) and (self._lost or self._disconnect is not None)
+        )
+        if not quiet:
+            error_logger.error(
+                "Exception in ASGI application (WebSocket %s)", self.scope["path"], exc_info=exc
+            )
+        if phase == _HANDSHAKE:
+            self._deny_plain(500, "Internal Server Error")
+        elif phase == _RESPONSE:
+            self._finish_response()
+        elif phase == _OPEN:
+            # RFC 6455 section 7.4.1: 1011, the server hit an unexpected condition.
+            self._send_close(1011, "")
+
+    def _after_return(self) -> None:
+        phase = self._phase
+        if phase == _HANDSHAKE:
+            error_logger.error(
+                "ASGI callable returned without accepting or closing the WebSocket (%s)",
+                self.scope["path"],
+            )
+            self._deny_plain(500, "Internal Server Error")
+        elif phase == _RESPONSE:
+            error_logger.error(
+                "ASGI callable returned without completing the response (WebSocket %s)",
+                self.scope["path"],
+            )
+            self._finish_response()
+        elif phase == _OPEN:
+            self._send_close(1000, "")
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def _send_close(self, code: int, reason: str) -> None:
+        ws = self._ws
+        assert ws is not None
+        if ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            self._write(ws.send(CloseConnection(code=code, reason=reason)))
+        if self._disconnect is None:
+            self._disconnect = (code, reason)
+        self._phase = _CLOSING
+        self._parts.clear()
+        self._cancel_timers()
+        if ws.state is ConnectionState.CLOSED:
+            self._close_transport()
+        else:
+            # Wait for the peer's Close, but not forever; keep reading to see it.
+            self._arm_close_timer()
+            if self._read_paused:
+                self._read_paused = False
+                self.transport.resume_reading()
+        self._wake_receiver()
+        self._wake_drain_waiters()
+
+    def _close_transport(self) -> None:
+        if not self._lost:
+            self.transport.close()
+            self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        if self._close_timer is None and not self._lost:
+            self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.abort)
+
+    # -- keepalive ---------------------------------------------------------------------------
+
+    def _schedule_ping(self) -> None:
+        interval = self.config.ws_ping_interval
+        if interval is not None:
+            self._ping_timer = self.loop.call_later(interval, self._send_ping)
+
+    def _send_ping(self) -> None:
+        self._ping_timer = None
+        ws = self._ws
+        if self._phase != _OPEN or ws is None:
+            return
+        self._write(ws.send(Ping(payload=b"asyncdev")))
+        timeout = self.config.ws_ping_timeout
+        if timeout is not None and self._pong_timer is None:
+            self._pong_timer = self.loop.call_later(timeout, self._on_pong_timeout)
+        self._schedule_ping()
+
+    def _on_pong_timeout(self) -> None:
+        self._pong_timer = None
+        if self._phase != _OPEN:
+            return
+        timeout = self.config.ws_ping_timeout
+        if self._read_paused and timeout is not None:
+            # We stopped reading ourselves (the app is slow): the Pong may be waiting
+            # unread, so the peer is not at fault.
+            self._pong_timer = self.loop.call_later(timeout, self._on_pong_timeout)
+            return
+        error_logger.info("WebSocket ping timeout, closing (%s)", self.client_label)
+        # No Close frame came from the peer: report 1006 (RFC 6455 section 7.1.5) and tell
+        # the peer 1011 in case it is still there.
+        self._disconnect = (1006, "")
+        self._send_close(1011, "keepalive ping timeout")
+        self._close_transport()
+
+    def _cancel_timers(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        if self._pong_timer is not None:
+            self._pong_timer.cancel()
+            self._pong_timer = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if not self._lost:
+            self.transport.write(data)
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and not self._lost:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _wake_receiver(self) -> None:
+        waiter = self._receiver
+        if waiter is not None:
+            self._receiver = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _drain(self) -> None:
+        if self._write_paused and not self._lost:
+            waiter = self.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+        if self._lost or self._phase not in (_OPEN, _RESPONSE):
+            raise ClientDisconnected("the WebSocket is closed")
+
+    def _wake_drain_waiters(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _log(self, status: int) -> None:
+        if self.state.access_log:
+            access_logger.info(
+                '%s - "WebSocket %s" %d',
+                self.client_label,
+                self._target.decode("latin-1"),
+                status,
+            )
