@@ -101,7 +101,9 @@ class Supervised:
             return sum(1 for line in self.lines if regex.search(line))
 
     def wait_ready(self, timeout: float = 30.0) -> int:
-        line = self.wait_line(r"Starting development server at http://127\.0\.0\.1:\d+", timeout=timeout)
+        line = self.wait_line(
+            r"Starting development server at http://127\.0\.0\.1:\d+", timeout=timeout
+        )
         match = re.search(r"127\.0\.0\.1:(\d+)", line)
         assert match
         self.port = int(match.group(1))

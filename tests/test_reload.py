@@ -174,13 +174,13 @@ def test_a_failing_import_outside_the_watched_dirs_is_watched(tmp_path: Path) ->
     (lib / "helper.py").write_text("VALUE = (\n")
     (project / "app.py").write_text(textwrap.dedent('''\
         import sys
-        sys.path.insert(0, %r)
+        sys.path.insert(0, LIB)
         import helper
 
         async def app(scope, receive, send):
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": helper.VALUE})
-    ''' % str(lib)))
+    ''').replace("LIB", repr(str(lib))))
     with Supervised.cli(project, "app:app") as server:
         server.wait_ready()
         assert server.get()[0] == 500

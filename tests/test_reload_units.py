@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from asyncdev._child import error_app
-from asyncdev._supervisor import EntryPlan, _invalidate_bytecode, entry_plan
+from asyncdev._entry import EntryPlan, entry_plan
+from asyncdev._supervisor import _invalidate_bytecode
 from asyncdev._watch import ReloadFilter, default_reload_dirs, glob_to_regex
 
 # --- globs and the filter ------------------------------------------------------------------
@@ -164,7 +165,9 @@ def test_invalidate_bytecode_removes_the_cached_pyc(tmp_path: Path) -> None:
 # --- the error page ----------------------------------------------------------------------
 
 
-def call(app: object, headers: list[tuple[bytes, bytes]], client: object) -> tuple[int, dict[bytes, bytes], bytes]:
+def call(
+    app: object, headers: list[tuple[bytes, bytes]], client: object
+) -> tuple[int, dict[bytes, bytes], bytes]:
     sent: list[dict[str, object]] = []
 
     async def receive() -> dict[str, object]:

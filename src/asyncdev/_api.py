@@ -16,9 +16,10 @@ import threading
 from typing import Any
 
 from ._config import AppLike, Config
-from ._server import Server, format_url
+from ._server import Server
+from ._sockets import format_url
 
-__all__ = ["run", "serve"]
+__all__ = ["SignalHandlers", "run", "run_server", "serve"]
 
 
 def serve(
@@ -78,7 +79,7 @@ def run_server(config: Config, *, banner: bool = True) -> int:
         loop.run_until_complete(server.start())
         if banner:
             _print_banner(server, loop_name)
-        with _signal_handlers(loop, server, config):
+        with SignalHandlers(loop, server, config):
             loop.run_until_complete(server.serve())
     finally:
         try:
@@ -110,7 +111,7 @@ def _print_banner(server: Server, loop_name: str) -> None:
     )
 
 
-class _signal_handlers:
+class SignalHandlers:
     """Ctrl+C / SIGTERM: first a graceful stop, then (second Ctrl+C) an immediate one."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, server: Server, config: Config) -> None:
@@ -123,7 +124,7 @@ class _signal_handlers:
         self.count = 0
         self.signals: list[int] = []
 
-    def __enter__(self) -> _signal_handlers:
+    def __enter__(self) -> SignalHandlers:
         if not self.enabled:
             return self
         for sig in (signal.SIGINT, signal.SIGTERM):

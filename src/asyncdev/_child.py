@@ -1,7 +1,7 @@
 """The reload child: a fresh interpreter that serves until the supervisor replaces it.
 
 ``main()`` is what the supervisor starts. It adopts the control socket and listening
-socket(s) named in ``ASYNCDEV_RELOAD`` (then deletes the variable), arranges to die with
+socket(s) named in ``_ASYNCDEV_RELOAD_CHILD`` (then deletes it), arranges to die with
 the supervisor, imports asyncdev and its dependencies but no user code, and waits as
 the spare. Told to go, it runs the user's entry point as ``sys.orig_argv`` would; the
 ``serve()`` or CLI call in it reaches ``run_child``. An app that fails to import or
@@ -10,10 +10,8 @@ start is replaced by ``error_app``, a 500 page with the traceback, until the nex
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
-import html
 import json
 import logging
 import os
@@ -26,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._config import Config
-    from ._connection import HTTPConnection
     from ._server import Server
     from ._types import ASGIApp, Receive, Scope, Send
 
@@ -34,7 +31,8 @@ __all__ = ["ENV_VAR", "error_app", "in_reload_child", "main", "run_child"]
 
 logger = logging.getLogger("asyncdev.error")
 
-ENV_VAR = "ASYNCDEV_RELOAD"
+# Not ASYNCDEV_RELOAD: that name is the --reload option read from the environment.
+ENV_VAR = "_ASYNCDEV_RELOAD_CHILD"
 # The old process only finishes what it already accepted (the new one serves everything
 # else at once), so a reload cuts a request still running after this long, much as
 # werkzeug's reloader cuts every request at once.
@@ -44,7 +42,8 @@ WARM_MODULES = (
     "asyncdev._api", "asyncdev._server", "asyncdev._importer", "asyncdev._logging",
     "asyncdev._loops", "asyncdev._cli", "asyncdev._welcome",
     "asyncdev._errorpage", "asyncdev._websocket", "asyncdev._hostcheck", "asyncdev._static",
-    "asyncdev._browser_reload", "asyncdev._proxy", "asyncdev._wsgi", "runpy", "html",
+    "asyncdev._browser_reload", "asyncdev._proxy", "asyncdev._wsgi", "asyncdev._handoff",
+    "runpy", "zipfile", "html",
     "traceback", "encodings.idna", "shutil", "fnmatch",
 )
 
@@ -57,10 +56,6 @@ class _State:
         self.ctrl: socket.socket | None = None
         self.reader: Any = None
         self.listen_fds: list[int] = []
-        # One datagram socket pair shared by every child: idle keep-alive connections
-        # are sent into ``handoff_out`` on reload and received from ``handoff_in``.
-        self.handoff_out: socket.socket | None = None
-        self.handoff_in: socket.socket | None = None
         self.adopted = False  # a server took the sockets (only the first serve() may)
         self.served = False
         self.stopping = False
@@ -171,8 +166,9 @@ def _main() -> int:
         # Processes the app starts must not keep the port open after we are gone.
         os.set_inheritable(fd, False)
     if len(handoff_fds) == 2:
-        _state.handoff_out = socket.socket(fileno=handoff_fds[0])
-        _state.handoff_in = socket.socket(fileno=handoff_fds[1])
+        from . import _handoff
+
+        _handoff.set_sockets(*handoff_fds)
 
     plan = _receive()
     if plan is None:
@@ -254,9 +250,10 @@ def _run_entry(kind: str, target: str, args: list[str]) -> None:
         return
     sys.argv = [target, *args]
     path = os.path.abspath(target)
-    if os.path.isdir(path) or _is_archive(path):
+    if os.path.isdir(path) or (not path.endswith(".py") and _is_archive(path)):
         runpy.run_path(target, run_name="__main__")
         return
+    import builtins
     import importlib.machinery
     import types
 
@@ -265,7 +262,7 @@ def _run_entry(kind: str, target: str, args: list[str]) -> None:
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
-    module.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    module.__builtins__ = builtins  # type: ignore[attr-defined]
     sys.modules["__main__"] = module
     with open(path, "rb") as handle:
         source = handle.read()
@@ -315,7 +312,7 @@ def _sockets() -> list[socket.socket]:
 
 
 def _serve(config: Config, failure: BaseException | None) -> int:
-    from ._api import _signal_handlers
+    from ._api import SignalHandlers
     from ._loops import new_event_loop
     from ._server import Server
 
@@ -354,14 +351,16 @@ def _serve(config: Config, failure: BaseException | None) -> int:
         for fd in _state.listen_fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        _adopt_handed_over(server, loop)
+        from . import _handoff
+
+        _handoff.adopt(server, loop)
         with _state.lock:
             _state.served = True
             _state.server, _state.loop = server, loop
             stopping = _state.stopping
         if stopping:
             server.request_shutdown()
-        with _signal_handlers(loop, server, config):
+        with SignalHandlers(loop, server, config):
             loop.run_until_complete(server.serve())
     finally:
         with _state.lock:
@@ -375,90 +374,12 @@ def _serve(config: Config, failure: BaseException | None) -> int:
 
 
 def _stop_serving(server: Server, loop: asyncio.AbstractEventLoop, handoff: bool) -> None:
-    incoming = _state.handoff_in
-    if incoming is not None:
-        loop.remove_reader(incoming.fileno())
-    if handoff and server.state is not None and not server.config.is_ssl:
-        # TLS session state cannot cross processes: those connections just close.
-        server.state.hand_over = _hand_over
+    from . import _handoff
+
+    _handoff.stop_adopting(loop)
+    if handoff:
+        _handoff.hand_over_when_idle(server)
     server.request_shutdown()
-
-
-_RECV_FLAGS = getattr(socket, "MSG_DONTWAIT", 0) | getattr(socket, "MSG_CMSG_CLOEXEC", 0)
-_SEND_FLAGS = getattr(socket, "MSG_DONTWAIT", 0)
-# SCM_RIGHTS carries at most 253 descriptors per message on Linux (SCM_MAX_FD).
-_FDS_PER_MESSAGE = 200
-
-
-def _hand_over(conn: HTTPConnection) -> None:
-    """Reload: give an idle keep-alive connection to the next process.
-
-    The connection then closes its own copy without a FIN (the duplicate in flight
-    keeps it open); the next process adopts it and answers the client's next request
-    with the new code, where a close would have failed that request.
-    """
-    outgoing = _state.handoff_out
-    raw = conn.transport.get_extra_info("socket")
-    if outgoing is None or raw is None:
-        return
-    try:
-        fd = os.dup(raw.fileno())
-    except OSError:
-        return
-    try:
-        socket.send_fds(outgoing, [b"c"], [fd], _SEND_FLAGS)
-        logger.debug("Handed an idle connection over to the next process")
-    except OSError:
-        pass  # queue full or gone: the connection closes as it would have
-    finally:
-        os.close(fd)
-
-
-def _receive_fds(sock: socket.socket) -> list[int]:
-    # Not socket.recv_fds: before Python 3.12 it drops its flags (MSG_DONTWAIT).
-    size = socket.CMSG_LEN(_FDS_PER_MESSAGE * array.array("i").itemsize)
-    _, ancillary, _, _ = sock.recvmsg(1, size, _RECV_FLAGS)
-    fds = array.array("i")
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    return list(fds)
-
-
-def _adopt_handed_over(server: Server, loop: asyncio.AbstractEventLoop) -> None:
-    """Serve the idle connections the previous process handed over (now and later)."""
-    incoming, state = _state.handoff_in, server.state
-    if incoming is None or state is None or server.config.is_ssl:
-        return
-    from ._connection import HTTPConnection
-
-    tasks: set[asyncio.Future[Any]] = set()
-
-    def readable() -> None:
-        while True:
-            try:
-                fds = _receive_fds(incoming)
-            except BlockingIOError:
-                return
-            except OSError:
-                loop.remove_reader(incoming.fileno())
-                return
-            logger.debug("Adopting %d connection(s) from the previous process", len(fds))
-            for fd in fds:
-                sock = socket.socket(fileno=fd)
-                sock.set_inheritable(False)
-                task = loop.create_task(adopt(sock))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-
-    async def adopt(sock: socket.socket) -> None:
-        try:
-            await loop.connect_accepted_socket(lambda: HTTPConnection(state, loop), sock=sock)
-        except OSError as exc:  # the client left meanwhile
-            logger.debug("Could not adopt a connection: %s", exc)
-            sock.close()
-
-    loop.add_reader(incoming.fileno(), readable)
 
 
 def _report_failure(exc: BaseException, loop_name: str) -> None:
@@ -561,25 +482,17 @@ def _warm_libraries(names: list[str]) -> None:
 # --- the error page -------------------------------------------------------------------
 
 
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font:15px/1.5 system-ui,sans-serif;margin:2em;color:#222}}
-h1{{font-size:1.4em;color:#b00020}}pre{{background:#f6f6f6;padding:1em;overflow:auto;
-font:13px/1.4 ui-monospace,monospace;border-left:4px solid #b00020}}</style></head>
-<body><h1>{title}</h1><p><strong>{summary}</strong></p>{details}
-<p>Fix the code and save: the server reloads by itself.</p></body></html>
-"""
-
-
 def error_app(exc: BaseException, *, debug: bool | None = None) -> ASGIApp:
     """An ASGI app answering every request with a 500 page about ``exc``.
 
     The traceback is shown (HTML-escaped for browsers, plain text otherwise) when
     ``debug`` is true or, when it is None, to clients on this machine only.
     """
-    title = "The application could not start"
-    summary = "".join(traceback.format_exception_only(exc)).strip()
-    details = "".join(traceback.format_exception(exc)).rstrip()
+    from ._errorpage import is_local_client, render_traceback_page, wants_html
+
+    summary = "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
+    title = f"The application could not start: {summary}"
+    hint = "Fix the code and save: the server reloads by itself.\n"
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -594,38 +507,25 @@ def error_app(exc: BaseException, *, debug: bool | None = None) -> ASGIApp:
             # Closing before accepting makes the server refuse the handshake (403).
             await send({"type": "websocket.close", "code": 1011})
             return
-        show = debug if debug is not None else _is_local(scope.get("client"))
-        accept = b""
-        for name, value in scope.get("headers", ()):
-            if name == b"accept":
-                accept += value
-        if b"text/html" in accept:
-            body = _HTML.format(
-                title=title,
-                summary=html.escape(summary) if show else "Internal Server Error",
-                details=f"<pre>{html.escape(details)}</pre>" if show else "",
-            ).encode()
-            content_type = b"text/html; charset=utf-8"
-        else:
-            text = f"{title}.\n\n{details if show else 'Internal Server Error'}\n\n"
-            body = (text + "Fix the code and save: the server reloads by itself.\n").encode()
-            content_type = b"text/plain; charset=utf-8"
+        show = debug if debug is not None else is_local_client(scope)
+        as_html = wants_html(scope)
+        body = render_traceback_page(
+            exc if show else None,
+            title=title if show else "Internal Server Error",
+            request_line=hint if show else None,
+            html=as_html,
+        )
+        content_type = b"text/html" if as_html else b"text/plain"
         await send({
             "type": "http.response.start",
             "status": 500,
             "headers": [
-                (b"content-type", content_type),
+                (b"content-type", content_type + b"; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                (b"vary", b"Accept"),
             ],
         })
         await send({"type": "http.response.body", "body": body})
 
     return app
-
-
-def _is_local(client: Any) -> bool:
-    if not client:
-        return True  # a Unix socket
-    host = str(client[0])
-    return host.startswith(("127.", "::ffff:127.")) or host in ("::1", "localhost")

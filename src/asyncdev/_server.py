@@ -12,154 +12,24 @@ import asyncio
 import contextlib
 import errno
 import logging
-import os
 import socket
 import ssl
-import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._connection import HTTPConnection, ServerState
 from ._errors import StartupError
 from ._lifespan import Lifespan
+from ._sockets import bind_sockets, format_url
 
 if TYPE_CHECKING:
     from ._config import Config
     from ._importer import LoadedApp
     from ._types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["Server", "bind_sockets", "build_app", "format_url"]
+__all__ = ["Server", "build_app", "ssl_context"]
 
 logger = logging.getLogger("asyncdev.error")
-
-
-# --- sockets ----------------------------------------------------------------------------
-
-
-def bind_sockets(config: Config) -> list[socket.socket]:
-    """Listening sockets for ``config`` (non-blocking), or StartupError saying what to do."""
-    if config.fd is not None:
-        try:
-            sock = socket.socket(fileno=config.fd)
-        except OSError as exc:
-            raise StartupError(f"Cannot use file descriptor {config.fd}: {exc.strerror}") from exc
-        sock.setblocking(False)
-        return [sock]
-    if config.uds is not None:
-        return [_bind_unix(config.uds, config.backlog)]
-    host, port = config.host, config.port
-    try:
-        infos = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-    except socket.gaierror as exc:
-        raise StartupError(
-            f"Cannot resolve host {host!r} ({exc.strerror}). Use an IP address such as "
-            "127.0.0.1 or 0.0.0.0."
-        ) from exc
-    seen: set[tuple[int, str]] = set()
-    sockets: list[socket.socket] = []
-    first_error: OSError | None = None
-    for family, type_, proto, _, sockaddr in infos:
-        addr: tuple[Any, ...] = tuple(sockaddr)
-        key = (int(family), str(addr[0]))
-        if key in seen or family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        seen.add(key)
-        if sockets and port == 0:
-            # "localhost" with port 0: the second family must share the first's port.
-            addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
-        try:
-            sockets.append(_bind_inet(family, type_, proto, addr, config.backlog))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                for sock in sockets:
-                    sock.close()
-                raise StartupError(_bind_error_message(exc, host, port)) from exc
-            # A name with several addresses (localhost: ::1 and 127.0.0.1) is served on
-            # those that work; it fails only when none does.
-            first_error = first_error or exc
-    if not sockets:
-        if first_error is not None:
-            raise StartupError(_bind_error_message(first_error, host, port)) from first_error
-        raise StartupError(f"No usable address for host {host!r}.")
-    return sockets
-
-
-def _bind_inet(family: int, type_: int, proto: int, addr: Any, backlog: int) -> socket.socket:
-    sock = socket.socket(family, type_, proto)
-    try:
-        if os.name != "nt":
-            # Rebinding right after a restart must not fail on TIME_WAIT connections.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            # "::" serves IPv4 too, as people expect of "all interfaces".
-            with contextlib.suppress(OSError):
-                dual_stack = addr[0] == "::"
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
-        sock.bind(addr)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _bind_unix(path: str, backlog: int) -> socket.socket:
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            probe = socket.socket(socket.AF_UNIX)
-            try:
-                probe.connect(path)
-            except OSError:
-                os.unlink(path)  # a stale socket file left by a crashed server
-            else:
-                probe.close()
-                raise StartupError(f"Another server is listening on {path}.")
-            finally:
-                probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        os.chmod(path, 0o666)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise StartupError(f"Cannot listen on {path}: {exc.strerror}.") from exc
-    return sock
-
-
-def _bind_error_message(exc: OSError, host: str, port: int) -> str:
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"Port {port} is already in use on {host}. Stop the other server, or pick "
-            f"another port (for example: asyncdev main:app {port + 1 if port else 8001})."
-        )
-    if exc.errno == errno.EACCES:
-        return (
-            f"Permission denied to listen on {where}: ports below 1024 need extra "
-            "privileges. Use a port such as 8000."
-        )
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"Cannot listen on {where}: this machine has no address {host}."
-    return f"Cannot listen on {where}: {exc.strerror or exc}."
-
-
-def format_url(address: Any, scheme: str = "http") -> str:
-    """The URL a browser on this machine uses to reach ``address`` (a sockname)."""
-    if isinstance(address, str):
-        return f"unix:{address}"
-    host, port = address[0], address[1]
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
 
 
 # --- the application pipeline ----------------------------------------------------------
@@ -228,6 +98,74 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+# --- running out of file descriptors ----------------------------------------------------
+
+# What accept() fails with when the process or system is out of descriptors or memory.
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def raise_fd_limit() -> None:
+    """Lift the soft limit on open files to the hard limit, as Go's runtime does.
+
+    Every connection holds a descriptor, and the common soft default of 1024 is within
+    reach of a browser with its WebSockets plus a load test. Nothing is lost: code that
+    still uses select() only meets high descriptors when this many files are open, and
+    then it would have failed with EMFILE anyway.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or (hard != resource.RLIM_INFINITY and soft >= hard):
+        return
+    # macOS refuses values above OPEN_MAX (10240) even with an unlimited hard limit.
+    for wanted in (hard, 10240):
+        if wanted != resource.RLIM_INFINITY and wanted <= soft:
+            continue
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            continue
+        return
+
+
+def _quiet_accept_exhaustion(loop: asyncio.AbstractEventLoop) -> None:
+    """One warning, not a traceback a second, while accept() runs out of descriptors.
+
+    Out of descriptors, asyncio's accept loop already stops accepting for a second and
+    retries (connections wait in the listen queue), but reports each retry through the
+    loop's exception handler with a traceback. uvloop (libuv) instead accepts and closes
+    the waiting connections to keep the listen queue from filling. Either way the
+    server keeps running; this only keeps the terminal readable.
+    """
+    previous = loop.get_exception_handler()
+    if getattr(previous, "_asyncdev_accept_filter", False):
+        return
+    last_warning = [-3600.0]
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _EXHAUSTED and "accept" in str(
+            context.get("message", "")
+        ):
+            if loop.time() - last_warning[0] >= 10.0:
+                last_warning[0] = loop.time()
+                logger.warning(
+                    "Cannot accept connections: %s. New connections wait until "
+                    "descriptors are freed (raise the limit with 'ulimit -n').",
+                    exc.strerror or exc,
+                )
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler._asyncdev_accept_filter = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
 # --- the server -------------------------------------------------------------------------
 
 
@@ -281,6 +219,8 @@ class Server:
             def factory() -> HTTPConnection:
                 return HTTPConnection(state, loop)
 
+            raise_fd_limit()
+            _quiet_accept_exhaustion(loop)
             for sock in sockets:
                 server = await loop.create_server(
                     factory, sock=sock, ssl=context, backlog=config.backlog

@@ -21,102 +21,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from ._child import ENV_VAR, RELOAD_GRACE
+from ._entry import EntryPlan, entry_plan
 from ._errors import ConfigError
 from ._watch import ReloadFilter, default_reload_dirs, relative
 
 if TYPE_CHECKING:
     from ._config import Config
 
-__all__ = ["EntryPlan", "entry_plan", "reload_unavailable", "supervise"]
+__all__ = ["Supervisor", "reload_unavailable", "supervise"]
 
 logger = logging.getLogger("asyncdev.error")
 
 _BOOT = "from asyncdev._child import main; main()"
-# Interpreter options that take a value; every other short option is a lone letter.
-_OPTIONS_WITH_VALUE = "WX"
 # A spare is told to go at once when ready; one still importing after this long is
 # replaced rather than waited for.
 _SPARE_WAIT = 5.0
 # After the grace period, the time the old process gets for lifespan shutdown and exit.
 _EXIT_MARGIN = 1.5
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
-
-
-# --- what to run ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EntryPlan:
-    """The user's command line: interpreter flags, then a script or ``-m module``."""
-
-    flags: tuple[str, ...]
-    kind: str  # "script" or "module"
-    target: str
-    args: tuple[str, ...]
-    path0: str | None  # what the interpreter puts first on sys.path
-
-
-def entry_plan(argv: Sequence[str], cwd: str | None = None) -> EntryPlan | str:
-    """Parse ``sys.orig_argv``; a string says why the command cannot be run again."""
-    cwd = cwd or os.getcwd()
-    if len(argv) < 1:
-        return "the interpreter's command line is unknown (embedded Python)"
-    flags: list[str] = []
-    i = 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            i += 1
-            break
-        if arg == "-" or not arg.startswith("-"):
-            break
-        if arg.startswith("--"):
-            if arg == "--check-hash-based-pycs" and i + 1 < len(argv):
-                flags += [arg, argv[i + 1]]
-                i += 2
-            else:
-                flags.append(arg)
-                i += 1
-            continue
-        consumed = 1
-        for j in range(1, len(arg)):
-            letter = arg[j]
-            if letter in "cm" or letter in _OPTIONS_WITH_VALUE:
-                value = arg[j + 1:]
-                if not value:
-                    if i + 1 >= len(argv):
-                        return "the interpreter's command line is incomplete"
-                    value, consumed = argv[i + 1], 2
-                if letter == "c":
-                    return "the code was given with python -c"
-                if letter == "m":
-                    return EntryPlan(
-                        tuple(flags), "module", value, tuple(argv[i + consumed:]),
-                        None if _safe_path(flags) else cwd,
-                    )
-                flags += [f"-{letter}", value]
-                break
-            if letter != "i":  # the re-run must not stop at an interactive prompt
-                flags.append(f"-{letter}")
-        i += consumed
-    if i >= len(argv) or argv[i] == "-":
-        return "the code was typed in or piped to the interpreter"
-    script = argv[i]
-    full = os.path.join(cwd, script)
-    if not os.path.exists(full):
-        return f"the script {script!r} cannot be found again"
-    path0 = None if _safe_path(flags) else os.path.dirname(os.path.realpath(full))
-    if os.path.isdir(full):
-        path0 = None  # runpy puts a directory or archive on sys.path itself
-    return EntryPlan(tuple(flags), "script", script, tuple(argv[i + 1:]), path0)
-
-
-def _safe_path(flags: Sequence[str]) -> bool:
-    return sys.flags.safe_path or "-P" in flags or "-I" in flags
 
 
 def reload_unavailable() -> str | None:
@@ -271,7 +197,7 @@ class Supervisor:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def run(self) -> int:
-        from ._server import bind_sockets
+        from ._sockets import bind_sockets
 
         loop = asyncio.get_running_loop()
         self.sockets = bind_sockets(self.config.replace(reload=False))
@@ -316,6 +242,9 @@ class Supervisor:
 
     def _on_signal(self) -> None:
         self.signals += 1
+        # The signal may have reached the whole process group: children exiting now
+        # are not failures.
+        self.stopping = True
         if self.signals == 1:
             self.stop_requested.set()
         else:
@@ -452,7 +381,7 @@ class Supervisor:
         self.banner_printed = True
         from . import __version__
         from ._logging import print_banner
-        from ._server import format_url
+        from ._sockets import format_url
 
         config = self.config
         app = config.app
@@ -543,10 +472,16 @@ class Supervisor:
 
     # -- reloading -------------------------------------------------------------------------
 
+    def _step(self) -> int:
+        """watchfiles' step in ms: changes are yielded once no new file has changed for
+        one step, checked every step, so an editor's writes are grouped for between
+        one and two steps: half of --reload-delay, up to all of it."""
+        return max(1, round(self.config.reload_delay * 500))
+
     async def _watch(self) -> None:
         import watchfiles
 
-        step = max(1, round(self.config.reload_delay * 1000))
+        step = self._step()
         async for changes in watchfiles.awatch(
             *self.roots,
             watch_filter=self.filter,
@@ -561,7 +496,7 @@ class Supervisor:
     async def _watch_extras(self, files: frozenset[str]) -> None:
         import watchfiles
 
-        step = max(1, round(self.config.reload_delay * 1000))
+        step = self._step()
         # Their directories, not recursively: an editor that saves by renaming a new
         # file over the old one would leave a watch on the file itself blind.
         dirs = sorted({os.path.dirname(f) for f in files if os.path.isdir(os.path.dirname(f))})

@@ -22,7 +22,7 @@ from a2wsgi.wsgi import Body, build_environ
 
 from ._config import Config
 from ._errors import ClientDisconnected
-from ._types import ASGIApp, Message, Receive, Scope, Send, WSGIApp
+from ._types import Message, Receive, Scope, Send, WSGIApp
 
 __all__ = ["WSGIBridge", "wrap_wsgi"]
 

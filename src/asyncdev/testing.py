@@ -140,7 +140,8 @@ def _close_wsgi_pool(server: Server, timeout: float) -> bool:
     state = server.state
     if state is None:
         return True
-    return all([close(timeout) for close in state.on_close])
+    # A list, not a generator: every cleanup runs even after one reports False.
+    return all([close(timeout) for close in state.on_close])  # noqa: C419
 
 
 # --- in a thread ------------------------------------------------------------------------

@@ -1,0 +1,88 @@
+"""The user's command line, parsed so that a fresh interpreter can run it again.
+
+``entry_plan(sys.orig_argv)`` splits the interpreter's own options from the script or
+``-m module`` and its arguments, and says where the interpreter puts ``sys.path[0]``;
+a string instead says why the command cannot be run again (``python -c``, a REPL).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["EntryPlan", "entry_plan"]
+
+# Interpreter options that take a value; every other short option is a lone letter.
+_OPTIONS_WITH_VALUE = "WX"
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    """The user's command line: interpreter flags, then a script or ``-m module``."""
+
+    flags: tuple[str, ...]
+    kind: str  # "script" or "module"
+    target: str
+    args: tuple[str, ...]
+    path0: str | None  # what the interpreter puts first on sys.path
+
+
+def entry_plan(argv: Sequence[str], cwd: str | None = None) -> EntryPlan | str:
+    """Parse ``sys.orig_argv``; a string says why the command cannot be run again."""
+    cwd = cwd or os.getcwd()
+    if len(argv) < 1:
+        return "the interpreter's command line is unknown (embedded Python)"
+    flags: list[str] = []
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            i += 1
+            break
+        if arg == "-" or not arg.startswith("-"):
+            break
+        if arg.startswith("--"):
+            if arg == "--check-hash-based-pycs" and i + 1 < len(argv):
+                flags += [arg, argv[i + 1]]
+                i += 2
+            else:
+                flags.append(arg)
+                i += 1
+            continue
+        consumed = 1
+        for j in range(1, len(arg)):
+            letter = arg[j]
+            if letter in "cm" or letter in _OPTIONS_WITH_VALUE:
+                value = arg[j + 1:]
+                if not value:
+                    if i + 1 >= len(argv):
+                        return "the interpreter's command line is incomplete"
+                    value, consumed = argv[i + 1], 2
+                if letter == "c":
+                    return "the code was given with python -c"
+                if letter == "m":
+                    return EntryPlan(
+                        tuple(flags), "module", value, tuple(argv[i + consumed:]),
+                        None if _safe_path(flags) else cwd,
+                    )
+                flags += [f"-{letter}", value]
+                break
+            if letter != "i":  # the re-run must not stop at an interactive prompt
+                flags.append(f"-{letter}")
+        i += consumed
+    if i >= len(argv) or argv[i] == "-":
+        return "the code was typed in or piped to the interpreter"
+    script = argv[i]
+    full = os.path.join(cwd, script)
+    if not os.path.exists(full):
+        return f"the script {script!r} cannot be found again"
+    path0 = None if _safe_path(flags) else os.path.dirname(os.path.realpath(full))
+    if os.path.isdir(full):
+        path0 = None  # runpy puts a directory or archive on sys.path itself
+    return EntryPlan(tuple(flags), "script", script, tuple(argv[i + 1:]), path0)
+
+
+def _safe_path(flags: Sequence[str]) -> bool:
+    return sys.flags.safe_path or "-P" in flags or "-I" in flags

@@ -1,0 +1,588 @@
+"""Sans-IO HTTP/1.1 request parsing: bytes in, events out, strictly (RFC 9112).
+
+The head is checked and split in one pass over its raw bytes when its blank line
+arrives, bodies are framed here (Content-Length, strict chunked), limits give their own
+status codes (414, 431, 413), and every ``ProtocolError`` means: answer its status and
+close. No asyncio, no socket; ``_http`` re-exports these names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = [
+    "TLS_HANDSHAKE",
+    "Body",
+    "ConnectionClosed",
+    "EndOfBody",
+    "Event",
+    "NeedData",
+    "Paused",
+    "ProtocolError",
+    "Request",
+    "RequestParser",
+]
+
+
+# --- events produced by RequestParser ---------------------------------------------
+
+
+class Request:
+    """A complete request head."""
+
+    __slots__ = (
+        "expect_continue",
+        "has_body",
+        "headers",
+        "http_version",
+        "keep_alive",
+        "method",
+        "target",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: bytes,
+        target: bytes,
+        http_version: bytes,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        expect_continue: bool,
+        has_body: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.http_version = http_version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.has_body = has_body
+
+
+class Body:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+EndOfBody: Final = _Marker("EndOfBody")
+NeedData: Final = _Marker("NeedData")
+# The request (head and body) is complete; bytes that follow belong to the next request
+# and wait until the response has been sent (pipelining, RFC 9112 section 9.3.2).
+Paused: Final = _Marker("Paused")
+ConnectionClosed: Final = _Marker("ConnectionClosed")
+
+
+# The ProtocolError reason for a TLS ClientHello sent to a plain HTTP port.
+TLS_HANDSHAKE = "TLS handshake on a plain HTTP port"
+
+
+class ProtocolError:
+    """The client broke the protocol: answer ``status`` and close the connection."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"ProtocolError({self.status}, {self.reason!r})"
+
+
+Event = Request | Body | _Marker | ProtocolError
+
+
+# --- request side ---------------------------------------------------------------------
+
+# RFC 9110 section 5.6.2: token.
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+# RFC 9112 section 3: request-line = method SP request-target SP HTTP-version, single
+# spaces, version case-sensitive. The target holds visible ASCII only: RFC 3986 allows
+# less, but browsers send a few characters such as | and ^ unencoded. Never '#': a
+# fragment is not sent (RFC 9110 section 7.1), and a server that accepted one would
+# disagree with caches and proxies about what the target is.
+_request_line = re.compile(
+    rb"(" + _TOKEN + rb") ([\x21\x22\x24-\x7e]+) HTTP/([0-9])\.([0-9])"
+).fullmatch
+_version_shape = re.compile(rb"HTTP/[0-9](?:\.[0-9])?").fullmatch
+# Bytes allowed in a head besides CRLF: HTAB, SP, VCHAR and obs-text (RFC 9110 section
+# 5.5). Deleting them leaves CR, LF and control characters, which is cheap to test.
+_HEAD_BYTES: Final = bytes(b for b in range(256) if b == 9 or 0x20 <= b <= 0x7E or b >= 0x80)
+# RFC 9110 section 7.2 / RFC 3986 section 3.2.2: uri-host [ ":" port ]; an empty
+# value is allowed (a URI with an empty authority).
+_valid_host = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?"
+).fullmatch
+_absolute_form = re.compile(rb"[Hh][Tt][Tt][Pp][Ss]?://([^/?]*)").match
+_digits = re.compile(rb"[0-9]+").fullmatch
+_is_token = re.compile(_TOKEN).fullmatch
+# RFC 9112 section 7.1: chunk-size [ chunk-ext ] CRLF, with
+# chunk-ext = *( ";" chunk-ext-name [ "=" chunk-ext-val ] ). The bad whitespace the
+# grammar tolerates around ";" and "=" is refused: lenient chunk parsing is a classic
+# lever of request smuggling between two parsers (CVE-2025-43859 in h11, for one).
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_chunk_line = re.compile(
+    rb"([0-9A-Fa-f]{1,16})(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
+).fullmatch
+_field_line = re.compile(_TOKEN + rb":[\t\x20-\x7e\x80-\xff]*").fullmatch
+# field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5), one per line of
+# a head already known to hold no CTL and no bare CR or LF.
+_field_lines = re.compile(rb"^(" + _TOKEN + rb"):[ \t]*([^\r]*)(?:\r\n|\Z)", re.M).findall
+# Longest chunk-size line (size plus extensions) accepted; Node.js caps extensions
+# at 16 KiB per message after CVE-2024-22019, a line of 4 KiB is plenty.
+MAX_CHUNK_LINE: Final = 4096
+
+# Parser states.
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _DONE, _CLOSED = range(8)
+
+
+class RequestParser:
+    """Strict HTTP/1.1 request parsing (RFC 9112), one request at a time.
+
+    The head is checked and parsed when its blank line arrives (its growth bounded
+    while it has not); the body is framed by Content-Length or strict chunked decoding.
+    Wherever the RFC tolerates variants that two parsers could read differently (the
+    root of request smuggling), this parser refuses them, as nginx and gunicorn do.
+    Every error is final: the connection answers ``ProtocolError.status`` and closes.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_chunk_left",
+        "_end_scan",
+        "_eof",
+        "_left",
+        "_line_start",
+        "_lines",
+        "_max_body",
+        "_max_field",
+        "_max_fields",
+        "_max_head",
+        "_max_line",
+        "_seen",
+        "_state",
+        "_trailer",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_head: int = 65536,
+        max_line: int = 8190,
+        max_field: int = 8190,
+        max_fields: int = 100,
+        max_body: int = 1 << 30,
+    ) -> None:
+        self._max_head = max_head
+        self._max_line = max_line
+        self._max_field = max_field
+        self._max_fields = max_fields
+        self._max_body = max_body
+        self._buf = bytearray()
+        self._eof = False
+        self._state = _HEAD
+        self._end_scan = 0
+        self._lines = 0
+        self._line_start = 0
+        self._left = 0
+        self._chunk_left = 0
+        self._seen = 0
+        self._trailer = 0
+
+    @property
+    def in_head(self) -> bool:
+        """True while waiting for (part of) a request head."""
+        return self._state == _HEAD
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are held, not yet turned into events."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> None:
+        if self._state != _CLOSED:
+            self._buf += data
+
+    def feed_eof(self) -> None:
+        self._eof = True
+
+    def start_next_request(self) -> None:
+        """Begin the next request cycle; pipelined bytes already received are kept."""
+        if self._state != _CLOSED:
+            self._state = _HEAD
+            self._end_scan = self._lines = self._line_start = 0
+
+    def take_trailing_data(self) -> tuple[bytes, bool]:
+        """Hand over the bytes received after the request head, and whether EOF came.
+
+        For a protocol upgrade: the parser is done with this connection afterwards.
+        """
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._state = _CLOSED
+        return data, self._eof
+
+    def next_event(self) -> Event:
+        state = self._state
+        if state == _HEAD:
+            return self._next_head()
+        if state == _LENGTH:
+            left = self._left
+            if not left:
+                self._state = _DONE
+                return EndOfBody
+            buf = self._buf
+            if buf:
+                if len(buf) <= left:
+                    data = bytes(buf)
+                    buf.clear()
+                else:
+                    data = bytes(buf[:left])
+                    del buf[:left]
+                self._left = left - len(data)
+                return Body(data)
+            return self._starved()
+        if state == _DONE:
+            return Paused
+        if state == _CLOSED:
+            return ConnectionClosed
+        return self._next_chunked()
+
+    # -- head -------------------------------------------------------------------------
+
+    def _next_head(self) -> Event:
+        buf = self._buf
+        if buf[:2] == b"\r\n" and not self._end_scan:
+            # RFC 9112 section 2.2: empty lines before a request line are ignored
+            # (some clients send an extra CRLF after a POST body).
+            while buf[:2] == b"\r\n":
+                del buf[:2]
+        end = buf.find(b"\r\n\r\n", self._end_scan)
+        if end < 0:
+            if not buf:
+                return self._starved()
+            if buf[0] == 0x16 and not self._end_scan:
+                # A TLS handshake record (RFC 8446 section 5.1): a client speaking
+                # HTTPS to this plain HTTP port. No request line starts with 0x16.
+                return self._fail(400, TLS_HANDSHAKE)
+            error = self._check_partial_head()
+            if error is not None:
+                return error
+            self._end_scan = max(len(buf) - 3, 0)
+            if self._eof:
+                return self._fail(400, "incomplete request head")
+            return NeedData
+        head = bytes(buf[:end])
+        del buf[: end + 4]
+        self._end_scan = self._lines = self._line_start = 0
+        return self._parse_head(head)
+
+    def _check_partial_head(self) -> ProtocolError | None:
+        """Bound an incomplete head as it grows, without scanning a byte twice."""
+        buf = self._buf
+        lines = self._lines
+        start = self._line_start
+        pos = buf.find(b"\n", start)
+        while pos >= 0:
+            if pos == 0 or buf[pos - 1] != 0x0D:
+                return self._fail(400, "bare LF in the request head")
+            length = pos - 1 - start
+            if lines == 0:
+                if length > self._max_line:
+                    return self._fail(414, "request line too long")
+            elif length > self._max_field:
+                return self._fail(431, "header field too long")
+            lines += 1
+            start = pos + 1
+            pos = buf.find(b"\n", start)
+        self._lines = lines
+        self._line_start = start
+        current = len(buf) - start
+        if lines == 0:
+            if current > self._max_line:
+                return self._fail(414, "request line too long")
+        elif current > self._max_field:
+            return self._fail(431, "header field too long")
+        if lines > self._max_fields + 1:
+            return self._fail(431, "too many header fields")
+        if len(buf) > self._max_head:
+            return self._fail(431, "request head too large")
+        return None
+
+    def _parse_head(self, head: bytes) -> Request | ProtocolError:
+        # Cheap C-level passes over the raw head first: control characters and bare
+        # CR/LF (RFC 9112 section 2.2), then the request line, limits, obs-fold and
+        # framing; the fields are split last.
+        crlf = head.count(b"\r\n")
+        odd = head.translate(None, _HEAD_BYTES)
+        if len(odd) != 2 * crlf:
+            if odd.strip(b"\r\n"):
+                return self._fail(400, "control character in the request head")
+            return self._fail(400, "bare CR or LF in the request head")
+        eol = head.find(b"\r\n")
+        line = head if eol < 0 else head[:eol]
+        # Precedents for the limits: gunicorn (limit_request_line, limit_request_fields,
+        # limit_request_field_size), nginx large_client_header_buffers; 414 and 431
+        # per RFC 9110 section 15.5.15 and RFC 6585 section 5.
+        if len(line) > self._max_line:
+            return self._fail(414, "request line too long")
+        match = _request_line(line)
+        if match is None:
+            return self._bad_request_line(line)
+        method, target, major, minor = match.groups()
+        if major != b"1":
+            # RFC 9110 section 15.6.6; this also stops the HTTP/2 preface "PRI *".
+            return self._fail(505, "unsupported HTTP version")
+        # RFC 9110 section 2.5: an unknown 1.x minor version is served as 1.1.
+        version = b"1.0" if minor == b"0" else b"1.1"
+        if crlf > self._max_fields:
+            return self._fail(431, "too many header fields")
+        if len(head) > self._max_head:
+            return self._fail(431, "request head too large")
+        if len(head) - len(line) > self._max_field + 2 and any(
+            len(field) > self._max_field for field in head.split(b"\r\n")[1:]
+        ):
+            return self._fail(431, "header field too long")
+        if b"\n " in head or b"\n\t" in head:
+            # RFC 9112 section 5.2: obs-fold in a request is rejected with 400.
+            return self._fail(400, "obsolete line folding")
+        lower = head.lower()
+        n_length = lower.count(b"\ncontent-length:")
+        n_coding = lower.count(b"\ntransfer-encoding:")
+        n_host = lower.count(b"\nhost:")
+        # RFC 9112 section 3.2: exactly one Host in HTTP/1.1, at most one in 1.0.
+        if n_host > 1 or (n_host == 0 and version == b"1.1"):
+            return self._fail(400, "missing or repeated Host header")
+        length = 0
+        chunked = False
+        if n_coding:
+            if n_length:
+                # RFC 9112 section 6.1: a server MAY reject Transfer-Encoding with
+                # Content-Length; doing so is the only defence against CL.TE/TE.CL.
+                return self._fail(400, "both Content-Length and Transfer-Encoding")
+            if version == b"1.0":
+                # RFC 9112 section 6.1: framing of a 1.0 message with TE is faulty.
+                return self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
+            if n_coding > 1:
+                return self._fail(400, "repeated Transfer-Encoding header")
+            error = self._check_transfer_coding(_field_value(lower, b"\ntransfer-encoding:"))
+            if error is not None:
+                return error
+            chunked = True
+        elif n_length:
+            if n_length > 1:
+                # RFC 9110 section 8.6 lets a recipient merge equal values; refusing
+                # them leaves no room for two parsers to disagree.
+                return self._fail(400, "repeated Content-Length header")
+            value = _field_value(lower, b"\ncontent-length:")
+            if _digits(value) is None:
+                return self._fail(400, "invalid Content-Length")
+            if len(value) > 18:
+                return self._fail(413, "request body too large")
+            length = int(value)
+            if length > self._max_body:
+                return self._fail(413, "request body too large")
+        if n_host and _valid_host(_field_value(lower, b"\nhost:")) is None:
+            return self._fail(400, "invalid Host header")
+        # Each match is one whole field line (anchored at a line start, running to its
+        # CRLF); fewer matches than lines means a line is not "name: value", such as
+        # whitespace before the colon (RFC 9112 section 5.1) or an invalid name.
+        fields = _field_lines(head, eol + 2) if crlf else []
+        if len(fields) != crlf:
+            return self._fail(400, "invalid header field")
+        # ASGI wants lowercase names; OWS around the value is not part of it (RFC 9110
+        # section 5.5).
+        headers = [(name.lower(), value.rstrip(b" \t")) for name, value in fields]
+        keep_alive = version == b"1.1"
+        expect_continue = False
+        if b"\nconnection:" in lower or b"\nexpect:" in lower:
+            for name, value in headers:
+                if name == b"connection":
+                    # RFC 9112 section 9.3: the "close" option; an HTTP/1.0 client
+                    # asks for persistence with "keep-alive" (appendix C.2.2).
+                    options = [option.strip(b" \t") for option in value.lower().split(b",")]
+                    if b"close" in options:
+                        keep_alive = False
+                    elif version == b"1.0" and b"keep-alive" in options:
+                        keep_alive = True
+                elif name == b"expect":
+                    expect_continue = value.lower() == b"100-continue"
+        if target[:1] != b"/":
+            error = self._check_target(method, target, headers)
+            if error is not None:
+                return error
+        if chunked:
+            self._state = _CHUNK_SIZE
+            self._seen = self._trailer = 0
+        elif length:
+            self._state = _LENGTH
+            self._left = length
+        else:
+            self._state = _DONE
+        return Request(
+            method=method,
+            target=target,
+            http_version=version,
+            headers=headers,
+            keep_alive=keep_alive,
+            expect_continue=expect_continue,
+            has_body=chunked or length > 0,
+        )
+
+    def _bad_request_line(self, line: bytes) -> ProtocolError:
+        parts = line.split(b" ")
+        if len(parts) == 3:
+            version = parts[2]
+            if _version_shape(version) and not version.startswith(b"HTTP/1."):
+                return self._fail(505, "unsupported HTTP version")
+            if b"#" in parts[1]:
+                return self._fail(400, "fragment in the request target")
+            return self._fail(400, "invalid request line")
+        if len(parts) == 2:
+            # "GET /": an HTTP/0.9 request, which has no headers and no status line.
+            return self._fail(400, "HTTP/0.9 request")
+        return self._fail(400, "invalid request line")
+
+    def _check_transfer_coding(self, value: bytes) -> ProtocolError | None:
+        if value == b"chunked":
+            return None
+        codings = [coding.strip(b" \t") for coding in value.split(b",")]
+        if (
+            codings[-1] != b"chunked"
+            or codings.count(b"chunked") > 1
+            or not all(_is_token(coding) for coding in codings)
+        ):
+            # RFC 9112 section 6.3: chunked not final (or malformed, or applied twice)
+            # leaves the body length undeterminable: 400.
+            return self._fail(400, "invalid Transfer-Encoding")
+        # RFC 9112 section 6.1: a coding we do not implement (gzip, chunked).
+        return self._fail(501, "unsupported transfer coding")
+
+    def _check_target(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> ProtocolError | None:
+        """The forms other than origin-form (RFC 9112 section 3.2)."""
+        if target == b"*":
+            if method != b"OPTIONS":
+                return self._fail(400, "asterisk-form target outside OPTIONS")
+            return None
+        absolute = _absolute_form(target)
+        if absolute is None:
+            # authority-form is for CONNECT to a proxy, which this server is not.
+            return self._fail(400, "invalid request target")
+        authority = absolute.group(1)
+        if not authority or _valid_host(authority) is None:
+            return self._fail(400, "invalid authority in the request target")
+        # RFC 9112 section 3.2.2: the target's authority replaces any Host received.
+        for index, (name, _) in enumerate(headers):
+            if name == b"host":
+                headers[index] = (b"host", authority)
+                return None
+        headers.append((b"host", authority))
+        return None
+
+    # -- body -------------------------------------------------------------------------
+
+    def _next_chunked(self) -> Event:
+        buf = self._buf
+        while True:
+            state = self._state
+            if state == _CHUNK_DATA:
+                if not buf:
+                    return self._starved()
+                left = self._chunk_left
+                if len(buf) <= left:
+                    data = bytes(buf)
+                    buf.clear()
+                else:
+                    data = bytes(buf[:left])
+                    del buf[:left]
+                left -= len(data)
+                self._chunk_left = left
+                if not left:
+                    self._state = _CHUNK_END
+                return Body(data)
+            if state == _CHUNK_END:
+                if len(buf) < 2:
+                    if buf and buf[0] != 0x0D:
+                        return self._fail(400, "chunk data not followed by CRLF")
+                    return self._starved()
+                if buf[:2] != b"\r\n":
+                    # CVE-2025-43859: any two bytes were once taken for this CRLF.
+                    return self._fail(400, "chunk data not followed by CRLF")
+                del buf[:2]
+                self._state = _CHUNK_SIZE
+            elif state == _CHUNK_SIZE:
+                end = buf.find(b"\r\n", 0, MAX_CHUNK_LINE + 2)
+                if end < 0:
+                    if len(buf) > MAX_CHUNK_LINE:
+                        return self._fail(400, "chunk size line too long")
+                    if b"\n" in buf:
+                        return self._fail(400, "invalid chunk size line")
+                    return self._starved()
+                match = _chunk_line(buf, 0, end)
+                if match is None:
+                    return self._fail(400, "invalid chunk size line")
+                size = int(match.group(1), 16)
+                del buf[: end + 2]
+                if size:
+                    seen = self._seen + size
+                    if seen > self._max_body:
+                        return self._fail(413, "request body too large")
+                    self._seen = seen
+                    self._chunk_left = size
+                    self._state = _CHUNK_DATA
+                else:
+                    self._state = _TRAILER
+            else:  # _TRAILER: RFC 9112 section 7.1.2, fields we parse and drop.
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    if len(buf) + self._trailer > self._max_head:
+                        return self._fail(431, "trailer section too large")
+                    if b"\n" in buf:
+                        return self._fail(400, "bare LF in the trailer section")
+                    return self._starved()
+                if end == 0:
+                    del buf[:2]
+                    self._state = _DONE
+                    return EndOfBody
+                if _field_line(buf, 0, end) is None:
+                    return self._fail(400, "invalid trailer field")
+                self._trailer += end + 2
+                if self._trailer > self._max_head:
+                    return self._fail(431, "trailer section too large")
+                del buf[: end + 2]
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _starved(self) -> Event:
+        if self._eof:
+            self._state = _CLOSED
+            return ConnectionClosed
+        return NeedData
+
+    def _fail(self, status: int, reason: str) -> ProtocolError:
+        self._state = _CLOSED
+        self._buf.clear()
+        return ProtocolError(status, reason)
+
+
+def _field_value(lower_head: bytes, prefix: bytes) -> bytes:
+    """The value of the one field line starting with ``prefix``, OWS stripped."""
+    start = lower_head.index(prefix) + len(prefix)
+    end = lower_head.find(b"\r", start)
+    return lower_head[start : end if end >= 0 else len(lower_head)].strip(b" \t")
