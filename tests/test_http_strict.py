@@ -151,6 +151,11 @@ CASES = [
     Case("chunked-ext-space", chunked(b"3 ;a=b\r\nabc\r\n0\r\n\r\n"), 400),
     Case("chunked-ext-control", chunked(b"3;a\x01=b\r\nabc\r\n0\r\n\r\n"), 400),
     Case("chunked-ext-bare-lf", chunked(b"3;a=b\nabc\r\n0\r\n\r\n"), 400),
+    Case("chunked-ext-line-too-long",
+         chunked(b"3;a=" + b"b" * 5000 + b"\r\nabc\r\n0\r\n\r\n"), 400),
+    # Extensions are never delivered, so their total is bounded (Node.js CVE-2024-22019).
+    Case("chunked-ext-budget", chunked(b"".join(b"1;e=" + b"x" * 1000 + b"\r\nz\r\n"
+                                                for _ in range(10)) + b"0\r\n\r\n"), 400),
     Case("chunked-ext-unterminated-quote", chunked(b"3;a=\"b\r\nabc\r\n0\r\n\r\n"), 400),
     # CVE-2025-43859: chunk data must be followed by CRLF, not by any two bytes.
     Case("chunked-data-no-crlf", chunked(b"3\r\nabcXX0\r\n\r\n" + SMUGGLED), 400),

@@ -1,15 +1,19 @@
 """Sans-IO HTTP/1.1 request parsing: bytes in, events out, strictly (RFC 9112).
 
-The head is checked and split in one pass over its raw bytes when its blank line
-arrives, bodies are framed here (Content-Length, strict chunked), limits give their own
-status codes (414, 431, 413), and every ``ProtocolError`` means: answer its status and
-close. No asyncio, no socket; ``_http`` re-exports these names.
+A strictness layer around h11: when a head's blank line arrives, one pass over its raw
+bytes refuses what h11 would tolerate or quietly normalise (smuggling-prone framing,
+bare LF, obs-fold, control bytes, limits with their own 414/431/413), then h11 parses
+the head. Bodies are framed here (Content-Length, strict chunked). Every
+``ProtocolError`` means: answer its status and close. No asyncio, no socket; ``_http``
+re-exports these names.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Final
+
+import h11
 
 __all__ = [
     "TLS_HANDSHAKE",
@@ -142,8 +146,8 @@ _field_line = re.compile(_TOKEN + rb":[\t\x20-\x7e\x80-\xff]*").fullmatch
 # field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5), one per line of
 # a head already known to hold no CTL and no bare CR or LF.
 _field_lines = re.compile(rb"^(" + _TOKEN + rb"):[ \t]*([^\r]*)(?:\r\n|\Z)", re.M).findall
-# Longest chunk-size line (size plus extensions) accepted; Node.js caps extensions
-# at 16 KiB per message after CVE-2024-22019, a line of 4 KiB is plenty.
+# Longest chunk-size line (size plus extensions) accepted. Extensions and trailer
+# fields of one message together are held to the head limit (limit_request_head).
 MAX_CHUNK_LINE: Final = 4096
 
 # Parser states.
@@ -173,9 +177,9 @@ class RequestParser:
         "_max_fields",
         "_max_head",
         "_max_line",
+        "_overhead",
         "_seen",
         "_state",
-        "_trailer",
     )
 
     def __init__(
@@ -201,7 +205,7 @@ class RequestParser:
         self._left = 0
         self._chunk_left = 0
         self._seen = 0
-        self._trailer = 0
+        self._overhead = 0
 
     @property
     def in_head(self) -> bool:
@@ -401,12 +405,15 @@ class RequestParser:
         # Each match is one whole field line (anchored at a line start, running to its
         # CRLF); fewer matches than lines means a line is not "name: value", such as
         # whitespace before the colon (RFC 9112 section 5.1) or an invalid name.
-        fields = _field_lines(head, eol + 2) if crlf else []
-        if len(fields) != crlf:
+        if crlf and len(_field_lines(head, eol + 2)) != crlf:
             return self._fail(400, "invalid header field")
-        # ASGI wants lowercase names; OWS around the value is not part of it (RFC 9110
-        # section 5.5).
-        headers = [(name.lower(), value.rstrip(b" \t")) for name, value in fields]
+        # The head passed every check above; h11 is the parser of record for it. Both
+        # must accept a head before it reaches the app, so a gap in either is covered
+        # by the other.
+        parsed = _h11_head(head, self._max_head)
+        if parsed is None:
+            return self._fail(400, "malformed request head")
+        method, target, headers = parsed
         keep_alive = version == b"1.1"
         expect_continue = False
         if b"\nconnection:" in lower or b"\nexpect:" in lower:
@@ -427,7 +434,7 @@ class RequestParser:
                 return error
         if chunked:
             self._state = _CHUNK_SIZE
-            self._seen = self._trailer = 0
+            self._seen = self._overhead = 0
         elif length:
             self._state = _LENGTH
             self._left = length
@@ -538,6 +545,13 @@ class RequestParser:
                 if match is None:
                     return self._fail(400, "invalid chunk size line")
                 size = int(match.group(1), 16)
+                extensions = end - match.end(1)
+                if extensions:
+                    # Extensions are read but never delivered: they count against a
+                    # per-message budget (the fix for Node.js's CVE-2024-22019).
+                    self._overhead += extensions
+                    if self._overhead > self._max_head:
+                        return self._fail(400, "chunk extensions too large")
                 del buf[: end + 2]
                 if size:
                     seen = self._seen + size
@@ -551,7 +565,7 @@ class RequestParser:
             else:  # _TRAILER: RFC 9112 section 7.1.2, fields we parse and drop.
                 end = buf.find(b"\r\n")
                 if end < 0:
-                    if len(buf) + self._trailer > self._max_head:
+                    if len(buf) + self._overhead > self._max_head:
                         return self._fail(431, "trailer section too large")
                     if b"\n" in buf:
                         return self._fail(400, "bare LF in the trailer section")
@@ -562,8 +576,8 @@ class RequestParser:
                     return EndOfBody
                 if _field_line(buf, 0, end) is None:
                     return self._fail(400, "invalid trailer field")
-                self._trailer += end + 2
-                if self._trailer > self._max_head:
+                self._overhead += end + 2
+                if self._overhead > self._max_head:
                     return self._fail(431, "trailer section too large")
                 del buf[: end + 2]
 
@@ -586,3 +600,16 @@ def _field_value(lower_head: bytes, prefix: bytes) -> bytes:
     start = lower_head.index(prefix) + len(prefix)
     end = lower_head.find(b"\r", start)
     return lower_head[start : end if end >= 0 else len(lower_head)].strip(b" \t")
+
+
+def _h11_head(head: bytes, max_head: int) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]] | None:
+    """Method, target and headers (names lowercased, values trimmed) as h11 reads them."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head + 4)
+    try:
+        conn.receive_data(head + b"\r\n\r\n")
+        event = conn.next_event()
+    except h11.RemoteProtocolError:
+        return None
+    if type(event) is not h11.Request:
+        return None
+    return event.method, event.target, list(event.headers)

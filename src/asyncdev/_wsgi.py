@@ -364,7 +364,8 @@ class _Exchange:
         self._headers_sent = True
         held = self._held
         if held is not None:
-            # More data than Content-Length announced: pass it on, h11 will refuse it.
+            # More data than Content-Length announced: pass it on; the response framer
+            # refuses it (a 500 if nothing was sent yet, else the connection closes).
             self._held = None
             self._post([held], len(held["body"]))
         if self._remaining is not None:
