@@ -275,3 +275,28 @@ def test_loop_choice(monkeypatch):
     assert name == "asyncio"
     with pytest.raises(ConfigError, match="pip install uvloop"):
         _loops.new_event_loop("uvloop")
+
+
+def test_tracebacks_escape_control_characters_but_keep_their_layout():
+    import io
+    import logging as std_logging
+
+    from asyncdev._logging import DefaultFormatter
+
+    stream = io.StringIO()
+    handler = std_logging.StreamHandler(stream)
+    handler.setFormatter(DefaultFormatter())
+    logger = std_logging.getLogger("asyncdev.test-escape")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise KeyError("/path\x1b[2Jwith-escape")
+        except KeyError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "\x1b" not in text
+    assert "\\x1b[2J" in text
+    assert "Traceback (most recent call last):\n" in text

@@ -66,7 +66,6 @@ class ServerState:
         self.root_path = config.root_path
         self.access_log = config.access_log
         self.shutting_down = False
-        self.total_requests = 0
         self.server_header = b"server: asyncdev\r\n" if config.server_header else b""
         # (scope, exception) -> complete response bytes, for an app that failed before
         # sending anything. Replaced by the debug error page when that is enabled.

@@ -89,6 +89,23 @@ def escape_control(text: str) -> str:
     return "".join(out)
 
 
+def escape_multiline(text: str) -> str:
+    """Like ``escape_control`` line by line, keeping newlines, tabs and backslashes.
+
+    For tracebacks: an exception message may quote a request (a decoded path can hold
+    ESC), but the traceback's own layout must stay readable.
+    """
+    if text.isprintable() or all(line.isprintable() for line in text.split("\n")):
+        return text
+    return "\n".join(
+        line if line.isprintable() else "".join(
+            char if char.isprintable() or char == "\t" else escape_control(char)
+            for char in line
+        )
+        for line in text.split("\n")
+    )
+
+
 def _escape_args(args: Any) -> Any:
     if isinstance(args, tuple):
         return tuple(escape_control(a) if isinstance(a, str) else a for a in args)
@@ -176,6 +193,9 @@ class DefaultFormatter(logging.Formatter):
         record = copy.copy(record)  # formatMessage adds an attribute; keep the original clean
         record.args = _escape_args(record.args)
         return super().format(record)
+
+    def formatException(self, ei: Any) -> str:
+        return escape_multiline(super().formatException(ei))
 
 
 class AccessFormatter(logging.Formatter):
