@@ -85,6 +85,15 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(5)
 
 
+class DevToolsError(AssertionError):
+    """An error answer from the browser."""
+
+
+# Answers Runtime.evaluate may give while the page is between two documents, which is
+# exactly what a reload does: they mean "not yet", not failure.
+NAVIGATING = ("navigated or closed", "Cannot find context", "Execution context was destroyed")
+
+
 class DevTools:
     """A minimal Chrome DevTools protocol client for one page."""
 
@@ -100,15 +109,20 @@ class DevTools:
             message = json.loads(await asyncio.wait_for(self.ws.recv(), DEADLINE))
             if message.get("id") == call_id:
                 if "error" in message:
-                    raise AssertionError(f"{method}: {message['error']}")
+                    raise DevToolsError(f"{method}: {message['error']}")
                 return message["result"]
 
     async def heading(self) -> str | None:
-        result = await self.call(
-            "Runtime.evaluate",
-            expression="(document.getElementById('v') || {}).textContent || null",
-            returnByValue=True,
-        )
+        try:
+            result = await self.call(
+                "Runtime.evaluate",
+                expression="(document.getElementById('v') || {}).textContent || null",
+                returnByValue=True,
+            )
+        except DevToolsError as exc:
+            if any(text in str(exc) for text in NAVIGATING):
+                return None
+            raise
         return result["result"].get("value")
 
     async def wait_for_heading(self, text: str) -> None:
