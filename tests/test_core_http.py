@@ -540,3 +540,30 @@ def test_stop_is_bounded_when_a_request_never_finishes():
         sock.settimeout(5)
         assert sock.recv(100) == b""
         sock.close()
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_body_timeout():
+    outcome: list[BaseException] = []
+    done = threading.Event()
+
+    async def producer(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"z" * 65536,
+                            "more_body": True})
+        except OSError as exc:
+            outcome.append(exc)
+            done.set()
+            raise
+
+    with run_in_thread(producer, timeout_body=0.5) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Never read: the server's buffers fill, then the timeout drops us.
+        assert done.wait(20)
+        assert isinstance(outcome[0], _errors.ClientDisconnected)
+        sock.close()

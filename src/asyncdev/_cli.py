@@ -199,7 +199,8 @@ OPTIONS: tuple[Option, ...] = (
     _o("--timeout-request-head", "timeout_request_head", "float",
        "A request head must arrive within this long (default 20).", "timeouts", metavar="S"),
     _o("--timeout-body", "timeout_body", "float",
-       "Close a connection whose body stalls this long (default 60).", "timeouts",
+       "Close a connection whose request or response body stalls this long (default 60).",
+       "timeouts",
        metavar="S"),
     # Limits
     _o("--limit-concurrency", "limit_concurrency", "int",

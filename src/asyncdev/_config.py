@@ -78,8 +78,9 @@ class Config:
     # or of the previous response (slowloris); nginx's client_header_timeout is 60 s,
     # a dev server on loopback can afford to be stricter.
     timeout_request_head: float = 20.0
-    # No byte of the request body for this long closes the connection (nginx's
-    # client_body_timeout is 60 s).
+    # No byte of the request body for this long, or no progress writing the response
+    # to a client that stopped reading, closes the connection (nginx's
+    # client_body_timeout and send_timeout are both 60 s).
     timeout_body: float = 60.0
 
     # Limits. Precedents: gunicorn limit_request_line 4094 and field size 8190,

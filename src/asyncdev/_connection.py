@@ -336,7 +336,14 @@ class HTTPConnection(asyncio.Protocol):
         if self._write_paused and not self.closed:
             waiter = self.loop.create_future()
             self._drain_waiters.append(waiter)
-            await waiter
+            try:
+                await asyncio.wait_for(waiter, self.config.timeout_body)
+            except asyncio.TimeoutError:
+                # The client stopped reading: without a bound, the app's send() and the
+                # connection would wait forever (nginx's send_timeout precedent).
+                error_logger.debug("Response to %s stalled; closing", self.client_label)
+                self.abort()
+                raise ClientDisconnected("the client stopped reading the response") from None
 
     def resume_reading_if_paused(self) -> None:
         if self._read_paused and not self.closed:
