@@ -70,23 +70,15 @@ def run(config: Config) -> int:
 
 def run_server(config: Config, *, banner: bool = True) -> int:
     """One server on a new event loop, until a signal stops it."""
-    from ._loops import new_event_loop
+    from ._loops import current_loop
 
-    loop, loop_name = new_event_loop(config.loop)
-    server = Server(config)
-    try:
-        asyncio.set_event_loop(loop)
+    with current_loop(config.loop) as (loop, loop_name):
+        server = Server(config)
         loop.run_until_complete(server.start())
         if banner:
             _print_banner(server, loop_name)
         with SignalHandlers(loop, server, config):
             loop.run_until_complete(server.serve())
-    finally:
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
     return 0
 
 

@@ -312,64 +312,66 @@ def _sockets() -> list[socket.socket]:
 
 
 def _serve(config: Config, failure: BaseException | None) -> int:
+    from ._loops import current_loop
+
+    with current_loop(config.loop) as (loop, loop_name):
+        try:
+            return _serve_on(loop, loop_name, config, failure)
+        finally:
+            with _state.lock:
+                _state.server = None
+
+
+def _serve_on(
+    loop: asyncio.AbstractEventLoop, loop_name: str, config: Config,
+    failure: BaseException | None,
+) -> int:
     from ._api import SignalHandlers
-    from ._loops import new_event_loop
     from ._server import Server
 
-    loop, loop_name = new_event_loop(config.loop)
-    asyncio.set_event_loop(loop)
-    try:
-        server: Server | None = None
-        if failure is None:
-            server = Server(config, sockets=_sockets())
-            try:
-                loop.run_until_complete(server.start())
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                if _state.stopping:
-                    return 0
-                failure, server = exc, None
-        if server is None:
-            assert failure is not None
-            _report_failure(failure, loop_name)
-            error_config = config.replace(
-                app=error_app(failure, debug=config.debug_errors),
-                interface="asgi3", factory=False, lifespan="off", app_dir=None,
-            )
-            server = Server(error_config, sockets=_sockets())
-            loop.run_until_complete(server.start())
-        else:
-            loaded = server.loaded
-            _send(
-                "serving",
-                description=loaded.description if loaded else None,
-                interface=loaded.interface if loaded else None,
-                loop=loop_name,
-            )
-            loop.call_later(0.2, _send_modules)
-        for fd in _state.listen_fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        from . import _handoff
-
-        _handoff.adopt(server, loop)
-        with _state.lock:
-            _state.served = True
-            _state.server, _state.loop = server, loop
-            stopping = _state.stopping
-        if stopping:
-            server.request_shutdown()
-        with SignalHandlers(loop, server, config):
-            loop.run_until_complete(server.serve())
-    finally:
-        with _state.lock:
-            _state.server = None
+    server: Server | None = None
+    if failure is None:
+        server = Server(config, sockets=_sockets())
         try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+            loop.run_until_complete(server.start())
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            if _state.stopping:
+                return 0
+            failure, server = exc, None
+    if server is None:
+        assert failure is not None
+        _report_failure(failure, loop_name)
+        error_config = config.replace(
+            app=error_app(failure, debug=config.debug_errors),
+            interface="asgi3", factory=False, lifespan="off", app_dir=None,
+        )
+        server = Server(error_config, sockets=_sockets())
+        loop.run_until_complete(server.start())
+    else:
+        loaded = server.loaded
+        _send(
+            "serving",
+            description=loaded.description if loaded else None,
+            interface=loaded.interface if loaded else None,
+            loop=loop_name,
+        )
+        loop.call_later(0.2, _send_modules)
+    for fd in _state.listen_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    from . import _handoff
+
+    _handoff.adopt(server, loop)
+    with _state.lock:
+        _state.served = True
+        _state.server, _state.loop = server, loop
+        stopping = _state.stopping
+    if stopping:
+        server.request_shutdown()
+    with SignalHandlers(loop, server, config):
+        loop.run_until_complete(server.serve())
     return 0
 
 

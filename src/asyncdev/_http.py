@@ -24,6 +24,7 @@ from ._parser import (
     ProtocolError,
     Request,
     RequestParser,
+    _is_token,
 )
 
 __all__ = [
@@ -61,8 +62,6 @@ def _status_line(code: int) -> bytes:
 
 _STATUS_LINES: dict[int, bytes] = {s.value: _status_line(s.value) for s in HTTPStatus}
 
-# RFC 9110 section 5.1: field names are tokens.
-_is_token = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 # RFC 9110 section 5.5: CR, LF and NUL are never valid in a field value.
 _has_forbidden_value_byte = re.compile(rb"[\x00\r\n]").search
 

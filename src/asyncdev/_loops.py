@@ -2,17 +2,20 @@
 
 ``"auto"`` takes uvloop when it is installed and importable, else asyncio's default
 loop; ``"uvloop"`` insists and raises ``ConfigError`` saying what to install when it is
-missing. The caller owns the loop (set it current, close it).
+missing. The caller owns the loop (set it current, close it), or lets ``current_loop``
+do both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Literal
 
 from ._errors import ConfigError
 
-__all__ = ["new_event_loop", "resolve_loop_name"]
+__all__ = ["current_loop", "new_event_loop", "resolve_loop_name"]
 
 ResolvedLoop = Literal["asyncio", "uvloop"]
 
@@ -44,3 +47,18 @@ def new_event_loop(name: str = "auto") -> tuple[asyncio.AbstractEventLoop, Resol
         loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
         return loop, resolved
     return asyncio.new_event_loop(), resolved
+
+
+@contextlib.contextmanager
+def current_loop(name: str = "auto") -> Iterator[tuple[asyncio.AbstractEventLoop, ResolvedLoop]]:
+    """A new loop set as the thread's current one, then closed (async generators first)."""
+    loop, resolved = new_event_loop(name)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop, resolved
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

@@ -143,9 +143,6 @@ _chunk_line = re.compile(
     rb"([0-9A-Fa-f]{1,16})(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
 ).fullmatch
 _field_line = re.compile(_TOKEN + rb":[\t\x20-\x7e\x80-\xff]*").fullmatch
-# field-line = field-name ":" OWS field-value OWS (RFC 9112 section 5), one per line of
-# a head already known to hold no CTL and no bare CR or LF.
-_field_lines = re.compile(rb"^(" + _TOKEN + rb"):[ \t]*([^\r]*)(?:\r\n|\Z)", re.M).findall
 # Longest chunk-size line (size plus extensions) accepted. Extensions and trailer
 # fields of one message together are held to the head limit (limit_request_head).
 MAX_CHUNK_LINE: Final = 4096
@@ -402,14 +399,10 @@ class RequestParser:
                 return self._fail(413, "request body too large")
         if n_host and _valid_host(_field_value(lower, b"\nhost:")) is None:
             return self._fail(400, "invalid Host header")
-        # Each match is one whole field line (anchored at a line start, running to its
-        # CRLF); fewer matches than lines means a line is not "name: value", such as
-        # whitespace before the colon (RFC 9112 section 5.1) or an invalid name.
-        if crlf and len(_field_lines(head, eol + 2)) != crlf:
-            return self._fail(400, "invalid header field")
-        # The head passed every check above; h11 is the parser of record for it. Both
-        # must accept a head before it reaches the app, so a gap in either is covered
-        # by the other.
+        # The head passed every check above; h11 is the parser of record for it and
+        # refuses field lines that are not "token: value" (whitespace before the colon,
+        # RFC 9112 section 5.1; invalid names). Both must accept a head before it
+        # reaches the app, so a gap in either is covered by the other.
         parsed = _h11_head(head, self._max_head)
         if parsed is None:
             return self._fail(400, "malformed request head")
