@@ -372,3 +372,25 @@ def test_reload_is_off_for_python_c(tmp_path: Path) -> None:
         assert server.get()[2] == b"inline"
         assert "Reload is off: the code was given with python -c" in server.output
         assert server.children() == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/maps")
+def test_the_running_supervisor_stays_lean(tmp_path: Path) -> None:
+    """Not even at run time does the supervisor load asyncio or ssl (if they are
+    extension modules here): that is most of a server process's memory."""
+    import _asyncio
+    import _ssl
+
+    libraries = [getattr(m, "__file__", None) for m in (_asyncio, _ssl)]
+    libraries = [os.path.basename(f) for f in libraries if f]
+    if not libraries:
+        pytest.skip("asyncio and ssl are built into this interpreter")
+    write_app(tmp_path / "app.py", "one")
+    with Supervised.cli(tmp_path, "app:app") as server:
+        server.wait_ready()
+        write_app(tmp_path / "app.py", "two")  # a reload too, then look
+        server.wait_body(b"two")
+        maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+        child_maps = Path(f"/proc/{server.children()[0]}/maps").read_text()
+    assert all(lib in child_maps for lib in libraries)  # the probe sees them where loaded
+    assert not [lib for lib in libraries if lib in maps]

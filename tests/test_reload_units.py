@@ -1,18 +1,21 @@
-"""Reload building blocks without processes: the watch filter, argv parsing, the error page."""
+"""Reload building blocks: the watch filter, argv parsing, the error page, the dispatcher."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import os
+import signal
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from asyncdev._child import error_app
 from asyncdev._entry import EntryPlan, entry_plan
-from asyncdev._supervisor import _invalidate_bytecode
+from asyncdev._supervisor import Dispatcher, _invalidate_bytecode
 from asyncdev._watch import ReloadFilter, default_reload_dirs, glob_to_regex
 
 # --- globs and the filter ------------------------------------------------------------------
@@ -228,3 +231,83 @@ def test_error_app_completes_lifespan() -> None:
 
     asyncio.run(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+# --- the supervisor's dispatcher ---------------------------------------------------------
+
+
+def _dispatcher() -> tuple[Dispatcher, list[BaseException]]:
+    errors: list[BaseException] = []
+    return Dispatcher(errors.append), errors
+
+
+def test_dispatcher_runs_timers_in_order_and_skips_cancelled_ones() -> None:
+    dispatcher, errors = _dispatcher()
+    seen: list[str] = []
+    dispatcher.call_later(0.02, lambda: seen.append("second"))
+    dispatcher.call_later(0.0, lambda: seen.append("first"))
+    dispatcher.call_later(0.01, lambda: seen.append("cancelled")).cancel()
+    assert dispatcher.run_until(lambda: len(seen) == 2, timeout=10)
+    assert seen == ["first", "second"] and not errors
+
+
+def test_dispatcher_runs_what_other_threads_post_on_its_own_thread() -> None:
+    dispatcher, _ = _dispatcher()
+    ran_on: list[threading.Thread] = []
+    poster = threading.Thread(
+        target=dispatcher.post, args=(lambda: ran_on.append(threading.current_thread()),)
+    )
+    poster.start()
+    assert dispatcher.run_until(lambda: bool(ran_on), timeout=10)
+    poster.join()
+    assert ran_on == [threading.current_thread()]
+
+
+def test_dispatcher_times_out_and_nests() -> None:
+    dispatcher, _ = _dispatcher()
+    assert dispatcher.run_until(lambda: False, timeout=0.05) is False
+    inner: list[bool] = []
+    # A handler that waits (as a reload waits for a spare) still sees later events.
+    flag: list[int] = []
+    dispatcher.post(lambda: inner.append(dispatcher.run_until(lambda: bool(flag), timeout=10)))
+    dispatcher.post(lambda: flag.append(1))
+    assert dispatcher.run_until(lambda: bool(inner), timeout=10)
+    assert inner == [True]
+
+
+def test_dispatcher_reports_a_failing_callback_and_goes_on() -> None:
+    dispatcher, errors = _dispatcher()
+    done: list[int] = []
+    dispatcher.post(lambda: 1 / 0)
+    dispatcher.post(lambda: done.append(1))
+    assert dispatcher.run_until(lambda: bool(done), timeout=10)
+    assert [type(e) for e in errors] == [ZeroDivisionError]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_signal_wakes_the_dispatcher() -> None:
+    dispatcher, _ = _dispatcher()
+    got: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda s, f: dispatcher.post(got.append, s))
+    try:
+        timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1))
+        timer.start()
+        # Blocks in the queue with no timer and no timeout: only the signal ends it.
+        dispatcher.run_until(lambda: bool(got))
+        timer.join()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert got == [signal.SIGUSR1]
+
+
+def test_the_supervisor_imports_neither_asyncio_nor_the_http_layers() -> None:
+    """It lives as long as the session: asyncio and ssl would double its memory."""
+    code = (
+        "import sys\n"
+        "import asyncdev, asyncdev.__main__, asyncdev._api, asyncdev._supervisor\n"
+        "print(sorted({'asyncio', 'ssl', 'h11', 'uvloop', 'asyncdev._server'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert result.stdout.strip() == "[]", result.stderr

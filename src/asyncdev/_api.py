@@ -8,16 +8,18 @@ second Ctrl+C stops at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import AppLike, Config
-from ._server import Server
-from ._sockets import format_url
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ._server import Server
 
 __all__ = ["SignalHandlers", "run", "run_server", "serve"]
 
@@ -45,9 +47,10 @@ def run(config: Config) -> int:
 
     configure_logging(config)
     if config.reload:
-        from . import _child
-
-        if not _child.in_reload_child():
+        # A reload child runs from _child.main(); anywhere else this process becomes
+        # the supervisor, which stays clear of asyncio and the HTTP layers.
+        child = sys.modules.get("asyncdev._child")
+        if child is None or not child.in_reload_child():
             from ._supervisor import reload_unavailable, supervise
 
             reason = reload_unavailable()
@@ -71,6 +74,7 @@ def run(config: Config) -> int:
 def run_server(config: Config, *, banner: bool = True) -> int:
     """One server on a new event loop, until a signal stops it."""
     from ._loops import current_loop
+    from ._server import Server
 
     with current_loop(config.loop) as (loop, loop_name):
         server = Server(config)
@@ -85,6 +89,7 @@ def run_server(config: Config, *, banner: bool = True) -> int:
 def _print_banner(server: Server, loop_name: str) -> None:
     from . import __version__
     from ._logging import print_banner
+    from ._sockets import format_url
 
     config = server.config
     loaded = server.loaded

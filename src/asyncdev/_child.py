@@ -22,21 +22,17 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from ._entry import CHILD_ENV_VAR, RELOAD_GRACE
+
 if TYPE_CHECKING:
     from ._config import Config
     from ._server import Server
     from ._types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["ENV_VAR", "error_app", "in_reload_child", "main", "run_child"]
+__all__ = ["error_app", "in_reload_child", "main", "run_child"]
 
 logger = logging.getLogger("asyncdev.error")
 
-# Not ASYNCDEV_RELOAD: that name is the --reload option read from the environment.
-ENV_VAR = "_ASYNCDEV_RELOAD_CHILD"
-# The old process only finishes what it already accepted (the new one serves everything
-# else at once), so a reload cuts a request still running after this long, much as
-# werkzeug's reloader cuts every request at once.
-RELOAD_GRACE = 1.0
 # Imported by the spare before it is needed: what every entry point goes through.
 WARM_MODULES = (
     "asyncdev._api", "asyncdev._server", "asyncdev._importer", "asyncdev._logging",
@@ -150,7 +146,7 @@ def main() -> None:
 
 
 def _main() -> int:
-    value = os.environ.pop(ENV_VAR, None)
+    value = os.environ.pop(CHILD_ENV_VAR, None)
     if value is None:
         sys.stderr.write("asyncdev._child is started by the reload supervisor only.\n")
         return 2

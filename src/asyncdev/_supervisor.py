@@ -5,34 +5,41 @@ interpreter (``_child.main``) that inherits the socket, and on each relevant fil
 tells that process to drain and starts the next one at once, from a spare interpreter
 kept ready with asyncdev imported. Connections arriving in between wait in the listen
 backlog. It never imports the user's code, nor the HTTP layers.
+
+It does not use asyncio either: this process lives as long as the developer's session
+and asyncio (which loads ssl) would double its memory. Every decision runs on the
+thread that called ``supervise``, in a small dispatcher; other threads only block on
+one thing each (a watcher, a process's messages, its exit) and post what they saw.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import heapq
 import importlib.util
+import itertools
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from ._child import ENV_VAR, RELOAD_GRACE
-from ._entry import EntryPlan, entry_plan
+from ._entry import CHILD_ENV_VAR, RELOAD_GRACE, EntryPlan, entry_plan
 from ._errors import ConfigError
 from ._watch import ReloadFilter, default_reload_dirs, relative
 
 if TYPE_CHECKING:
     from ._config import Config
 
-__all__ = ["Supervisor", "reload_unavailable", "supervise"]
+__all__ = ["Dispatcher", "Supervisor", "reload_unavailable", "supervise"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -60,16 +67,75 @@ def supervise(config: Config) -> int:
     plan = entry_plan(sys.orig_argv)
     if isinstance(plan, str):
         raise ConfigError(f"reload: {plan}; run it as a script or with python -m")
-    supervisor = Supervisor(config, plan)
-    loop = asyncio.new_event_loop()
-    try:
-        asyncio.set_event_loop(loop)
-        return loop.run_until_complete(supervisor.run())
-    finally:
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(loop.shutdown_default_executor())
-        asyncio.set_event_loop(None)
-        loop.close()
+    return Supervisor(config, plan).run()
+
+
+# --- the dispatcher ---------------------------------------------------------------------
+
+
+class Timer:
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Dispatcher:
+    """Runs posted callbacks and due timers, one at a time, on the thread in ``run_until``.
+
+    ``post`` may be called from any thread and from signal handlers: ``SimpleQueue.put``
+    is reentrant, and a signal interrupts the wait in ``get`` to run its handler.
+    A handler may itself wait (``run_until`` nests); callbacks posted meanwhile run
+    inside that wait.
+    """
+
+    def __init__(self, on_error: Callable[[BaseException], None]) -> None:
+        self._inbox: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]]] = (
+            queue.SimpleQueue()
+        )
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()
+        self._on_error = on_error
+
+    def post(self, callback: Callable[..., object], *args: Any) -> None:
+        self._inbox.put((callback, args))
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        timer = Timer(callback)
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), timer))
+        return timer
+
+    def run_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Dispatch until ``done()`` holds (True) or ``timeout`` seconds pass (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done():
+            now = time.monotonic()
+            if self._timers and self._timers[0][0] <= now:
+                timer = heapq.heappop(self._timers)[2]
+                if not timer.cancelled:
+                    self._call(timer.callback, ())
+                continue
+            if deadline is not None and now >= deadline:
+                return False
+            wait = self._timers[0][0] - now if self._timers else None
+            if deadline is not None:
+                wait = deadline - now if wait is None else min(wait, deadline - now)
+            try:
+                callback, args = self._inbox.get(timeout=wait)
+            except queue.Empty:
+                continue
+            self._call(callback, args)
+        return True
+
+    def _call(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception as exc:
+            self._on_error(exc)
 
 
 # --- one server process -------------------------------------------------------------------
@@ -78,25 +144,38 @@ def supervise(config: Config) -> int:
 class Child:
     """A server process and the supervisor's end of its control socket."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], writer: asyncio.StreamWriter) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], ctrl: socket.socket) -> None:
         self.proc = proc
         self.pid = proc.pid
-        self.writer = writer
+        self.ctrl = ctrl
         self.state = "starting"  # ready, active, serving, failed, stopping
-        self.ready = asyncio.Event()
-        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.ready = False
+        self.exit_code: int | None = None
+        self.on_exit: list[Callable[[], object]] = []
         self.files: frozenset[str] = frozenset()
         self.error_page_only = False
         self.killed = False
         self.timings: dict[str, float] = {}
 
+    @property
+    def exited(self) -> bool:
+        return self.exit_code is not None
+
     def send(self, message_type: str, /, **fields: Any) -> None:
         fields["t"] = message_type
-        if not self.writer.is_closing():
-            self.writer.write(json.dumps(fields).encode() + b"\n")
+        if not self.exited:
+            # A few hundred bytes to a process reading them: the write never blocks
+            # for long, and one to a process that just died fails at once.
+            with contextlib.suppress(OSError):
+                self.ctrl.sendall(json.dumps(fields).encode() + b"\n")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.ctrl.shutdown(socket.SHUT_RDWR)
+        self.ctrl.close()
 
     def kill(self) -> None:
-        if not self.exited.done():
+        if not self.exited:
             self.killed = True
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
@@ -152,20 +231,24 @@ class Supervisor:
             roots=self.roots, includes=config.reload_includes,
             excludes=config.reload_excludes, cwd=self.cwd,
         )
+        self.dispatcher = Dispatcher(self._failure)
         self.sockets: list[socket.socket] = []
         self.handoff: tuple[socket.socket, ...] = ()
         self.children: set[Child] = set()
+        self.unclosed: set[Child] = set()  # exited, the control socket still open
         self.current: Child | None = None
         self.spare: Child | None = None
         self.stopping = False
+        self.stop_requested = False
         self.signals = 0
-        self.stop_requested = asyncio.Event()
         self.backoff = _BACKOFF_FIRST
         self.banner_printed = False
-        self.restart_handle: asyncio.TimerHandle | None = None
+        self.restart_timer: Timer | None = None
         self.extra_files: set[str] = set()
-        self.extras_task: asyncio.Task[None] | None = None
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.watchers: list[threading.Event] = []  # one stop event per watcher thread
+        self.extras_watcher: threading.Event | None = None
+        self.reloading = False
+        self.queued_changes: set[str] = set()
         self.detected_at = 0.0
         self.warm: list[str] = []
 
@@ -196,31 +279,34 @@ class Supervisor:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def run(self) -> int:
+    def run(self) -> int:
         from ._sockets import bind_sockets
 
-        loop = asyncio.get_running_loop()
         self.sockets = bind_sockets(self.config.replace(reload=False))
         # Idle keep-alive connections travel from the old process to the new one here.
         self.handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        previous: dict[signal.Signals, Any] = {}
         try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self._on_signal)
-            self._spawn_task(self._watch())
+            if threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    previous[sig] = signal.signal(sig, self._signalled)
+            # The server first: importing the watcher overlaps with its start.
+            self._activate(self._spawn())
+            self._start_watcher(self.roots, self.filter, recursive=True)
             if self.config.env_file:
                 # Each child reads the file afresh; editing it is a change like any other.
                 self._watch_also([os.path.abspath(self.config.env_file)], always=True)
-            self._spawn_task(self._scan_environments())
-            first = await self._spawn()
-            self._activate(first)
-            await self.stop_requested.wait()
-            await self._shutdown()
+            # Find the virtual environments below the roots before their files change.
+            self._start_thread(self.filter.scan_environments, "asyncdev-scan")
+            self.dispatcher.run_until(lambda: self.stop_requested)
+            self._shutdown()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            for task in list(self.tasks):
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for stop in self.watchers:
+                stop.set()
+            for child in (*self.children, *self.unclosed):
+                child.close()
             for sock in (*self.sockets, *self.handoff):
                 sock.close()
             if self.config.uds:
@@ -228,17 +314,21 @@ class Supervisor:
                     os.unlink(self.config.uds)
         return 0
 
-    def _spawn_task(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
+    def _start_thread(self, target: Callable[[], object], name: str) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception as exc:
+                self.dispatcher.post(self._failure, exc)
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("Reload supervisor failure", exc_info=task.exception())
-            self.stop_requested.set()
+        threading.Thread(target=guarded, name=name, daemon=True).start()
+
+    def _failure(self, exc: BaseException) -> None:
+        logger.error("Reload supervisor failure", exc_info=exc)
+        self.stop_requested = True
+
+    def _signalled(self, signum: int, frame: object) -> None:
+        self.dispatcher.post(self._on_signal)
 
     def _on_signal(self) -> None:
         self.signals += 1
@@ -246,44 +336,41 @@ class Supervisor:
         # are not failures.
         self.stopping = True
         if self.signals == 1:
-            self.stop_requested.set()
+            self.stop_requested = True
         else:
             for child in list(self.children):
                 child.kill()
 
-    async def _shutdown(self) -> None:
+    def _shutdown(self) -> None:
         self.stopping = True
-        if self.restart_handle is not None:
-            self.restart_handle.cancel()
+        if self.restart_timer is not None:
+            self.restart_timer.cancel()
         for child in list(self.children):
             if child.state in ("serving", "failed"):
                 child.state = "stopping"
                 child.send("stop")
             else:
                 child.kill()
-        pending = [c.exited for c in self.children if not c.exited.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=self.config.timeout_graceful_shutdown)
+        self.dispatcher.run_until(lambda: not self.children,
+                                  self.config.timeout_graceful_shutdown)
         for child in list(self.children):
             child.kill()
-        pending = [c.exited for c in self.children if not c.exited.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=5.0)
+        self.dispatcher.run_until(lambda: not self.children, 5.0)
 
     # -- processes -------------------------------------------------------------------------
 
-    async def _spawn(self) -> Child:
+    def _spawn(self) -> Child:
         parent_end, child_end = socket.socketpair()
         fds = [sock.fileno() for sock in self.sockets]
         env = dict(os.environ)
         handoff = [sock.fileno() for sock in self.handoff]
-        env[ENV_VAR] = (
+        env[CHILD_ENV_VAR] = (
             f"{child_end.fileno()}:{','.join(map(str, fds))}:{os.getpid()}:"
             f"{','.join(map(str, handoff))}"
         )
         try:
-            # From the loop's (main) thread: PR_SET_PDEATHSIG fires when the thread
-            # that forked the child exits, not only the process.
+            # From the dispatcher's (main) thread: PR_SET_PDEATHSIG fires when the
+            # thread that forked the child exits, not only the process.
             proc = subprocess.Popen(
                 [sys.executable, *self.plan.flags, "-c", _BOOT],
                 env=env, pass_fds=(child_end.fileno(), *fds, *handoff),
@@ -293,48 +380,43 @@ class Supervisor:
             raise
         finally:
             child_end.close()
-        reader, writer = await asyncio.open_unix_connection(sock=parent_end)
-        child = Child(proc, writer)
+        child = Child(proc, parent_end)
         self.children.add(child)
         child.send(
             "plan", kind=self.plan.kind, target=self.plan.target, args=list(self.plan.args),
             path0=self.plan.path0, orig_argv=list(sys.orig_argv),
             config=_json_config(self.config), warm=self.warm,
         )
-        self._spawn_task(self._read(child, reader))
-        self._watch_exit(child)
+        self._start_thread(lambda: self._read(child), f"asyncdev-read-{child.pid}")
+        self._start_thread(lambda: self._wait(child), f"asyncdev-wait-{child.pid}")
         return child
 
-    def _watch_exit(self, child: Child) -> None:
-        loop = asyncio.get_running_loop()
+    def _read(self, child: Child) -> None:
+        """Thread: post each message of ``child`` until its end of the socket closes."""
+        with contextlib.suppress(OSError, ValueError), child.ctrl.makefile("rb") as stream:
+            for line in stream:
+                # A process dying mid-message leaves a line json cannot parse: its
+                # exit is reported on its own.
+                self.dispatcher.post(self._on_message, child, json.loads(line))
 
-        def reaped(code: int) -> None:
-            if not child.exited.done():
-                child.exited.set_result(code)
-                self._on_exit(child, code)
+    def _wait(self, child: Child) -> None:
+        """Thread: report the exit of ``child`` (its socket may outlive it in a fork)."""
+        self.dispatcher.post(self._reaped, child, child.proc.wait())
 
-        try:
-            pidfd = os.pidfd_open(child.pid)
-        except (AttributeError, OSError):
-            future = loop.run_in_executor(None, child.proc.wait)
-            future.add_done_callback(lambda f: reaped(f.result()))
-            return
+    def _reaped(self, child: Child, code: int) -> None:
+        child.exit_code = code
+        # Its reader sees the end of the socket at once, unless a process it forked
+        # holds the other end: then this wakes the reader, after its last messages.
+        self.unclosed.add(child)
+        self.dispatcher.call_later(0.5, lambda: self._close(child))
+        for callback in child.on_exit:
+            callback()
+        self._on_exit(child, code)
 
-        def readable() -> None:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
-            reaped(child.proc.wait())
-
-        loop.add_reader(pidfd, readable)
-
-    async def _read(self, child: Child, reader: asyncio.StreamReader) -> None:
-        try:
-            while line := await reader.readline():
-                self._on_message(child, json.loads(line))
-        except (OSError, ValueError):
-            pass  # the process died mid-message; its exit is handled on its own
-        finally:
-            child.writer.close()
+    def _close(self, child: Child) -> None:
+        if child in self.unclosed:
+            self.unclosed.discard(child)
+            child.close()
 
     def _on_message(self, child: Child, message: dict[str, Any]) -> None:
         kind = message["t"]
@@ -344,7 +426,7 @@ class Supervisor:
             child.timings["warm"] = message["warm_ms"]
             if child.state == "starting":
                 child.state = "ready"
-            child.ready.set()
+            child.ready = True
         elif kind == "started":
             child.timings["started"] = now
         elif kind in ("serving", "failed"):
@@ -413,18 +495,8 @@ class Supervisor:
         self.current = child
 
     def _ensure_spare(self) -> None:
-        if self.stopping or self.spare is not None:
-            return
-
-        async def start_spare() -> None:
-            spare = await self._spawn()
-            if self.stopping or self.spare is not None:
-                spare.kill()
-            else:
-                self.spare = spare
-
-        self.spare = None
-        self._spawn_task(start_spare())
+        if not self.stopping and self.spare is None:
+            self.spare = self._spawn()
 
     def _on_exit(self, child: Child, code: int) -> None:
         self.children.discard(child)
@@ -446,10 +518,7 @@ class Supervisor:
                 "The server process exited unexpectedly (%s); restarting in %.1f s",
                 _describe_exit(code), self.backoff,
             )
-            loop = asyncio.get_running_loop()
-            self.restart_handle = loop.call_later(
-                self.backoff, lambda: self._spawn_task(self._restart())
-            )
+            self.restart_timer = self.dispatcher.call_later(self.backoff, self._restart)
             self.backoff = min(self.backoff * 2, _BACKOFF_MAX)
         elif not child.error_page_only:
             message = (
@@ -457,20 +526,17 @@ class Supervisor:
                 "Fix the problem and save: the server restarts by itself."
             )
             logger.error("%s", message)
-            self._spawn_task(self._restart(error=message))
+            self._restart(error=message)
 
-    async def _restart(self, *, error: str | None = None) -> None:
+    def _restart(self, *, error: str | None = None) -> None:
         if self.stopping or self.current is not None:
             return
         child, self.spare = self.spare, None
-        if child is None or child.exited.done():
-            child = await self._spawn()
-        if self.stopping or self.current is not None:
-            child.kill()
-            return
+        if child is None or child.exited:
+            child = self._spawn()
         self._activate(child, error=error)
 
-    # -- reloading -------------------------------------------------------------------------
+    # -- watching --------------------------------------------------------------------------
 
     def _step(self) -> int:
         """watchfiles' step in ms: changes are yielded once no new file has changed for
@@ -478,35 +544,27 @@ class Supervisor:
         one and two steps: half of --reload-delay, up to all of it."""
         return max(1, round(self.config.reload_delay * 500))
 
-    async def _watch(self) -> None:
-        import watchfiles
-
+    def _start_watcher(
+        self, dirs: Sequence[str], watch_filter: Callable[[Any, str], bool], *, recursive: bool,
+    ) -> threading.Event:
+        stop = threading.Event()
+        self.watchers.append(stop)
         step = self._step()
-        async for changes in watchfiles.awatch(
-            *self.roots,
-            watch_filter=self.filter,
-            step=step,
-            # A file written continuously next to the sources (a log, a database the
-            # app updates on every request) must not hold a reload up for long.
-            debounce=max(4 * step, 200),
-            ignore_permission_denied=True,
-        ):
-            await self._reload(sorted({path for _, path in changes}))
 
-    async def _watch_extras(self, files: frozenset[str]) -> None:
-        import watchfiles
+        def watch() -> None:
+            import watchfiles
 
-        step = self._step()
-        # Their directories, not recursively: an editor that saves by renaming a new
-        # file over the old one would leave a watch on the file itself blind.
-        dirs = sorted({os.path.dirname(f) for f in files if os.path.isdir(os.path.dirname(f))})
-        if not dirs:
-            return
-        async for changes in watchfiles.awatch(
-            *dirs, watch_filter=lambda _, path: path in files, step=step,
-            debounce=max(4 * step, 200), recursive=False, ignore_permission_denied=True,
-        ):
-            await self._reload(sorted({path for _, path in changes}))
+            for changes in watchfiles.watch(
+                *dirs, watch_filter=watch_filter, step=step,
+                # A file written continuously next to the sources (a log, a database
+                # the app updates on every request) must not hold a reload up for long.
+                debounce=max(4 * step, 200), stop_event=stop, recursive=recursive,
+                ignore_permission_denied=True, raise_interrupt=False,
+            ):
+                self.dispatcher.post(self._on_changes, {path for _, path in changes})
+
+        self._start_thread(watch, "asyncdev-watch")
+        return stop
 
     def _watch_also(self, files: Sequence[str], *, always: bool) -> None:
         """Watch files outside the reload directories (or, if ``always``, excluded ones)."""
@@ -520,64 +578,80 @@ class Supervisor:
                 added = added or not inside
             if not inside:
                 self.extra_files.add(path)
-        if added:
-            if self.extras_task is not None:
-                self.extras_task.cancel()
-            self.extras_task = self._spawn_task(self._watch_extras(frozenset(self.extra_files)))
-
-    async def _scan_environments(self) -> None:
-        """Find the virtual environments below the roots before their files change."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.filter.scan_environments)
-
-    async def _reload(self, paths: list[str]) -> None:
-        if self.stopping:
+        if not added:
             return
+        if self.extras_watcher is not None:
+            self.extras_watcher.set()
+            self.watchers.remove(self.extras_watcher)
+            self.extras_watcher = None
+        watched = frozenset(self.extra_files)
+        # Their directories, not recursively: an editor that saves by renaming a new
+        # file over the old one would leave a watch on the file itself blind.
+        dirs = sorted({os.path.dirname(f) for f in watched if os.path.isdir(os.path.dirname(f))})
+        if dirs:
+            self.extras_watcher = self._start_watcher(
+                dirs, lambda _, path: path in watched, recursive=False
+            )
+
+    # -- reloading -------------------------------------------------------------------------
+
+    def _on_changes(self, paths: Collection[str]) -> None:
+        # A change seen while a reload waits (for a spare, an old process) comes after.
+        self.queued_changes.update(paths)
+        if self.reloading:
+            return
+        self.reloading = True
+        try:
+            while self.queued_changes and not self.stopping:
+                batch, self.queued_changes = sorted(self.queued_changes), set()
+                self._reload(batch)
+        finally:
+            self.reloading = False
+            self.queued_changes.clear()
+
+    def _reload(self, paths: list[str]) -> None:
         self.detected_at = time.monotonic()
         shown = [relative(p, self.cwd) for p in paths]
         listing = ", ".join(f"'{p}'" for p in shown[:3])
         if len(shown) > 3:
             listing += f" and {len(shown) - 3} more"
         logger.info("Detected change%s in %s, reloading", "s" if len(shown) > 1 else "", listing)
-        if self.restart_handle is not None:
-            self.restart_handle.cancel()
+        if self.restart_timer is not None:
+            self.restart_timer.cancel()
         self.backoff = _BACKOFF_FIRST
 
         old, self.current = self.current, None
         if old is not None:
-            await self._retire(old)
+            self._retire(old)
         _invalidate_bytecode(paths)
         spare, self.spare = self.spare, None
-        if spare is not None and not await self._usable(spare, paths):
+        if spare is not None and not self._usable(spare, paths):
             spare.kill()
             spare = None
         if spare is None:
-            spare = await self._spawn()
+            spare = self._spawn()
         if self.stopping:
             spare.kill()
             return
         self._activate(spare)
 
-    async def _retire(self, child: Child) -> None:
+    def _retire(self, child: Child) -> None:
         if child.state in ("serving", "failed"):
             # It stops accepting at once and drains; the next process accepts meanwhile.
             child.state = "stopping"
             child.send("stop", handoff=True)
-            loop = asyncio.get_running_loop()
-            handle = loop.call_later(RELOAD_GRACE + _EXIT_MARGIN, child.kill)
-            child.exited.add_done_callback(lambda _: handle.cancel())
+            timer = self.dispatcher.call_later(RELOAD_GRACE + _EXIT_MARGIN, child.kill)
+            child.on_exit.append(timer.cancel)
         else:
             # Still importing the old code: nothing to drain. Wait for it to be gone so
             # that it cannot write a stale .pyc after we deleted it.
             child.kill()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(child.exited), 2.0)
+            self.dispatcher.run_until(lambda: child.exited, 2.0)
 
-    async def _usable(self, spare: Child, paths: Sequence[str]) -> bool:
+    def _usable(self, spare: Child, paths: Sequence[str]) -> bool:
         """A spare that pre-imported a changed file would run the old code."""
-        if not spare.ready.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(spare.ready.wait(), _SPARE_WAIT)
-        if spare.exited.done() or not spare.ready.is_set():
+        if not spare.ready:
+            self.dispatcher.run_until(lambda: spare.ready or spare.exited, _SPARE_WAIT)
+        if spare.exited or not spare.ready:
             return False
         return not any(os.path.realpath(p) in spare.files for p in paths)
