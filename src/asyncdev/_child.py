@@ -33,14 +33,14 @@ __all__ = ["error_app", "in_reload_child", "main", "run_child"]
 
 logger = logging.getLogger("asyncdev.error")
 
-# Imported by the spare before it is needed: what every entry point goes through.
+# What every spare imports before it is needed: the path every entry point takes
+# (``python -m asyncdev`` and ``serve()``), from the command line to the HTTP server.
+# What else an app uses (the WSGI bridge, static files, WebSockets, its libraries) is
+# in the list of modules its previous process imported (see _send_modules).
 WARM_MODULES = (
-    "asyncdev._api", "asyncdev._server", "asyncdev._importer", "asyncdev._logging",
-    "asyncdev._loops", "asyncdev._cli", "asyncdev._welcome",
-    "asyncdev._errorpage", "asyncdev._websocket", "asyncdev._hostcheck", "asyncdev._static",
-    "asyncdev._browser_reload", "asyncdev._proxy", "asyncdev._wsgi", "asyncdev._handoff",
-    "runpy", "zipfile", "html",
-    "traceback", "encodings.idna", "shutil", "fnmatch",
+    "asyncdev._cli", "asyncdev._api", "asyncdev._logging", "asyncdev._importer",
+    "asyncdev._loops", "asyncdev._server", "asyncdev._hostcheck", "asyncdev._handoff",
+    "runpy",
 )
 
 
@@ -123,6 +123,11 @@ def _lifeline() -> None:
         # Not serving: nothing in flight worth a grace period.
         os._exit(0)
     handoff = bool(message and message.get("handoff"))
+    if handoff:
+        # Reloading: what loaded on first use since the start (the WebSocket layer,
+        # the error page) is worth having in the spares to come. Said first: once
+        # stopped, the process may be gone at once.
+        _send_modules()
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(_stop_serving, server, loop, handoff)
     if message is None:
@@ -437,14 +442,17 @@ def _module_files() -> list[str]:
 
 
 def _send_modules() -> None:
-    """Tell the supervisor what the app imported.
+    """Tell the supervisor what this process imported.
 
-    Its own modules outside the watched directories get watched too (as Django's
-    autoreloader watches every imported module). The library modules, in import
-    order, are what the next spare imports ahead of time.
+    The app's own modules outside the watched directories get watched too (as Django's
+    autoreloader watches every imported module). asyncdev's modules, then the library
+    modules, each in import order, are what the next spare imports ahead of time: the
+    features this app uses (the WSGI bridge, static files, ...) and its libraries.
+    asyncdev's come first, as they never depend on the app's setup.
     """
     libraries = _library_dirs()
     files: list[str] = []
+    own: list[str] = []
     warm: list[str] = []
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
@@ -452,12 +460,12 @@ def _send_modules() -> None:
             continue
         path = os.path.abspath(path)
         if path.startswith(_PACKAGE_DIR):
-            continue
-        if path.startswith(libraries):
+            own.append(name)
+        elif path.startswith(libraries):
             warm.append(name)
         else:
             files.append(path)
-    _send("modules", files=_user_files(files)[:1000], warm=warm[:5000])
+    _send("modules", files=_user_files(files)[:1000], warm=(own + warm)[:5000])
 
 
 def _warm_libraries(names: list[str]) -> None:

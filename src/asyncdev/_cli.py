@@ -9,6 +9,7 @@ usage errors exit 2. ``main(argv)`` returns the exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import re
@@ -336,6 +337,28 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, as wide as ``shutil.get_terminal_size()`` says, without
+    importing shutil (and the compression modules it loads) into every server process:
+    the parser builds one formatter per option even when no help is shown."""
+
+    def __init__(self, prog: str, **options: Any) -> None:
+        if options.get("width") is None:
+            options["width"] = _terminal_columns() - 2
+        super().__init__(prog, **options)
+
+
+def _terminal_columns() -> int:
+    with contextlib.suppress(KeyError, ValueError):
+        if (columns := int(os.environ["COLUMNS"])) > 0:
+            return columns
+    stdout = sys.__stdout__
+    if stdout is not None:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            return os.get_terminal_size(stdout.fileno()).columns or 80
+    return 80
+
+
 def version_text() -> str:
     """``asyncdev 0.1.0 (Python 3.11.7, h11 0.16.0, uvloop 0.21.0)``."""
     from importlib import metadata
@@ -371,6 +394,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
             "asyncdev app.py:api 9000 --no-reload"
         ),
         argument_default=argparse.SUPPRESS,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "app", nargs="?", metavar="APP",

@@ -14,7 +14,6 @@ import socket
 from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote
 
 from . import _http
 from ._errors import ClientDisconnected
@@ -274,6 +273,8 @@ class HTTPConnection(asyncio.Protocol):
         method = _METHODS.get(request.method) or request.method.decode("ascii")
         path = raw_path.decode("latin-1")
         if "%" in path:
+            from urllib.parse import unquote  # imported by the first request that needs it
+
             path = unquote(path)
         state = self.state
         root_path = state.root_path

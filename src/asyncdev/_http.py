@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from email.utils import formatdate
 from http import HTTPStatus
 
 from ._parser import (
@@ -42,6 +41,7 @@ __all__ = [
     "ResponseFramer",
     "date_header_value",
     "error_response",
+    "http_date",
 ]
 
 
@@ -66,6 +66,20 @@ _STATUS_LINES: dict[int, bytes] = {s.value: _status_line(s.value) for s in HTTPS
 _has_forbidden_value_byte = re.compile(rb"[\x00\r\n]").search
 
 _date_cache: list[object] = [0, b""]
+# IMF-fixdate names are English whatever the locale (so not time.strftime's %a and %b).
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: float) -> str:
+    """``seconds`` since the epoch as an IMF-fixdate (RFC 9110 section 5.6.7), such as
+    ``Sun, 06 Nov 1994 08:49:37 GMT``."""
+    t = time.gmtime(seconds)
+    return (
+        f"{_DAY_NAMES[t.tm_wday]}, {t.tm_mday:02d} {_MONTH_NAMES[t.tm_mon - 1]} "
+        f"{t.tm_year:04d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def date_header_value() -> bytes:
@@ -73,7 +87,7 @@ def date_header_value() -> bytes:
     now = int(time.time())
     if _date_cache[0] != now:
         _date_cache[0] = now
-        _date_cache[1] = formatdate(now, usegmt=True).encode("ascii")
+        _date_cache[1] = http_date(now).encode("ascii")
     return _date_cache[1]  # type: ignore[return-value]
 
 

@@ -10,15 +10,17 @@ Request-derived text is escaped in every line we format (CVE-2020-7694 precedent
 from __future__ import annotations
 
 import copy
-import datetime
 import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import datetime
+
     from ._config import Config
 
 __all__ = [
@@ -328,7 +330,8 @@ def format_banner(
     now: datetime.datetime | None = None,
 ) -> str:
     """The startup text, in the spirit of Django's runserver. Ends with a newline."""
-    stamp = (now or datetime.datetime.now()).strftime("%B %d, %Y - %H:%M:%S")
+    stamp_format = "%B %d, %Y - %H:%M:%S"
+    stamp = now.strftime(stamp_format) if now is not None else time.strftime(stamp_format)
     kind = _INTERFACE_LABELS.get(interface, interface)
     shown = [_paint(_display_url(u), _BOLD, colour) for u in urls] or ["(no address)"]
     if app_description == "welcome page":

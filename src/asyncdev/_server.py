@@ -24,6 +24,7 @@ from ._sockets import bind_sockets, format_url
 
 if TYPE_CHECKING:
     from ._config import Config
+    from ._http import Request
     from ._importer import LoadedApp
     from ._types import ASGIApp, Receive, Scope, Send
 
@@ -241,17 +242,15 @@ class Server:
         self.started.set()
 
     def _install_hooks(self, state: ServerState) -> None:
-        """Optional features plug into the connection through ServerState hooks."""
+        """Optional features plug into the connection through ServerState hooks.
+
+        The WebSocket layer (with wsproto) and the debug error page load on first use:
+        most server processes, one per reload, never see a WebSocket or an error.
+        """
         config = self.config
         if config.ws != "none" and self.loaded is not None and self.loaded.interface != "wsgi":
-            with contextlib.suppress(ImportError):
-                from ._websocket import install as install_websocket
-
-                install_websocket(state)
-        with contextlib.suppress(ImportError):
-            from ._errorpage import install as install_error_page
-
-            install_error_page(state)
+            state.upgrade = _websocket_on_first_upgrade(state)
+        state.render_error = _error_page_on_first_error(state)
         if config.browser_reload:
             from ._browser_reload import attach
 
@@ -316,6 +315,43 @@ class Server:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         for close in state.on_close:
             close(0.0)  # tells idle worker threads to exit; never blocks the loop
+
+
+def _websocket_on_first_upgrade(
+    state: ServerState,
+) -> Callable[[HTTPConnection, Request, Scope], bool]:
+    """The upgrade hook until an upgrade request comes: it installs the WebSocket layer
+    and hands the request to it (or, without wsproto, to the app as plain HTTP)."""
+
+    def upgrade(conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+        state.upgrade = None
+        with contextlib.suppress(ImportError):
+            from ._websocket import install
+
+            install(state)
+        hook = state.upgrade
+        return hook is not None and hook(conn, request, scope)
+
+    return upgrade
+
+
+def _error_page_on_first_error(
+    state: ServerState,
+) -> Callable[[Scope, BaseException | None], bytes]:
+    """The error renderer until an error comes: it installs the debug error page (which
+    decides per ``debug_errors`` whether to replace the plain 500) and renders with it."""
+    plain = state.render_error
+
+    def render_error(scope: Scope, exc: BaseException | None) -> bytes:
+        state.render_error = plain
+        # Whatever happens here, the client still gets the plain 500.
+        with contextlib.suppress(Exception):
+            from ._errorpage import install
+
+            install(state)
+        return state.render_error(scope, exc)
+
+    return render_error
 
 
 async def _drain(state: ServerState, grace: float) -> None:

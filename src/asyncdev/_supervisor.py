@@ -439,12 +439,16 @@ class Supervisor:
             if kind == "failed":
                 self._watch_also(message["files"], always=True)
                 self._ensure_spare()
-        elif kind == "modules" and child is self.current:
-            self.warm = message["warm"]
+        elif kind == "modules":
+            # Sent soon after the start, and again by a process being replaced, with
+            # what it loaded on first use since: the spares import all of it.
+            seen = set(message["warm"])
+            self.warm = [*message["warm"], *(m for m in self.warm if m not in seen)][:5000]
             self._watch_also(message["files"], always=False)
-            # Started now rather than at "serving": it would compete for the CPU with
-            # the first requests, and the next spare imports what this one used.
-            self._ensure_spare()
+            if child is self.current:
+                # Started now rather than at "serving": it would compete for the CPU
+                # with the first requests, and the next spare imports what this used.
+                self._ensure_spare()
 
     def _report_timings(self, child: Child) -> None:
         t = child.timings
