@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from asyncdev._child import error_app
+from asyncdev._dispatcher import Dispatcher
 from asyncdev._entry import EntryPlan, entry_plan
-from asyncdev._supervisor import Dispatcher, _invalidate_bytecode
+from asyncdev._supervisor import _invalidate_bytecode
 from asyncdev._watch import ReloadFilter, default_reload_dirs, glob_to_regex
 
 # --- globs and the filter ------------------------------------------------------------------

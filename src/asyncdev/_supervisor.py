@@ -8,20 +8,17 @@ backlog. It never imports the user's code, nor the HTTP layers.
 
 It does not use asyncio either: this process lives as long as the developer's session
 and asyncio (which loads ssl) would double its memory. Every decision runs on the
-thread that called ``supervise``, in a small dispatcher; other threads only block on
-one thing each (a watcher, a process's messages, its exit) and post what they saw.
+thread that called ``supervise``, in a ``Dispatcher``; other threads only block on one
+thing each (a watcher, a process's messages, its exit) and post what they saw.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import importlib.util
-import itertools
 import json
 import logging
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -32,6 +29,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from ._dispatcher import Dispatcher, Timer
 from ._entry import CHILD_ENV_VAR, RELOAD_GRACE, EntryPlan, entry_plan
 from ._errors import ConfigError
 from ._watch import ReloadFilter, default_reload_dirs, relative
@@ -39,7 +37,7 @@ from ._watch import ReloadFilter, default_reload_dirs, relative
 if TYPE_CHECKING:
     from ._config import Config
 
-__all__ = ["Dispatcher", "Supervisor", "reload_unavailable", "supervise"]
+__all__ = ["Supervisor", "reload_unavailable", "supervise"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -68,74 +66,6 @@ def supervise(config: Config) -> int:
     if isinstance(plan, str):
         raise ConfigError(f"reload: {plan}; run it as a script or with python -m")
     return Supervisor(config, plan).run()
-
-
-# --- the dispatcher ---------------------------------------------------------------------
-
-
-class Timer:
-    __slots__ = ("callback", "cancelled")
-
-    def __init__(self, callback: Callable[[], object]) -> None:
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class Dispatcher:
-    """Runs posted callbacks and due timers, one at a time, on the thread in ``run_until``.
-
-    ``post`` may be called from any thread and from signal handlers: ``SimpleQueue.put``
-    is reentrant, and a signal interrupts the wait in ``get`` to run its handler.
-    A handler may itself wait (``run_until`` nests); callbacks posted meanwhile run
-    inside that wait.
-    """
-
-    def __init__(self, on_error: Callable[[BaseException], None]) -> None:
-        self._inbox: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]]] = (
-            queue.SimpleQueue()
-        )
-        self._timers: list[tuple[float, int, Timer]] = []
-        self._order = itertools.count()
-        self._on_error = on_error
-
-    def post(self, callback: Callable[..., object], *args: Any) -> None:
-        self._inbox.put((callback, args))
-
-    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
-        timer = Timer(callback)
-        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), timer))
-        return timer
-
-    def run_until(self, done: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Dispatch until ``done()`` holds (True) or ``timeout`` seconds pass (False)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not done():
-            now = time.monotonic()
-            if self._timers and self._timers[0][0] <= now:
-                timer = heapq.heappop(self._timers)[2]
-                if not timer.cancelled:
-                    self._call(timer.callback, ())
-                continue
-            if deadline is not None and now >= deadline:
-                return False
-            wait = self._timers[0][0] - now if self._timers else None
-            if deadline is not None:
-                wait = deadline - now if wait is None else min(wait, deadline - now)
-            try:
-                callback, args = self._inbox.get(timeout=wait)
-            except queue.Empty:
-                continue
-            self._call(callback, args)
-        return True
-
-    def _call(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
-        try:
-            callback(*args)
-        except Exception as exc:
-            self._on_error(exc)
 
 
 # --- one server process -------------------------------------------------------------------
