@@ -29,9 +29,9 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="reload needs PO
 # Optional layers and modules only they need: a plain ASGI app that has met neither a
 # WebSocket nor an error loads none of them, and nor does its spare.
 OPTIONAL = (
-    "asyncdev._websocket", "wsproto", "asyncdev._errorpage", "asyncdev._wsgi", "a2wsgi",
-    "asyncdev._static", "asyncdev._browser_reload", "asyncdev._welcome", "zipfile",
-    "email.utils",
+    "asyncdev._websocket", "asyncdev._wshandshake", "wsproto", "asyncdev._errorpage",
+    "asyncdev._wsgi", "a2wsgi", "asyncdev._static", "asyncdev._browser_reload",
+    "asyncdev._welcome", "zipfile", "email.utils",
 )
 
 SITECUSTOMIZE = """\

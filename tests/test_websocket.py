@@ -1,4 +1,8 @@
-"""WebSockets end to end: the websockets client (or raw sockets) against asyncdev.testing."""
+"""WebSockets end to end: the websockets client (or raw sockets) against asyncdev.testing.
+
+The sans-IO opening handshake (``asyncdev._wshandshake``) is also checked on its own,
+headers in and bytes out, at the end.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,20 @@ import asyncio
 import base64
 import os
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from asyncdev._wshandshake import (
+    Handshake,
+    accept_response,
+    denial_response,
+    read_upgrade,
+    websocket_scope,
+)
 from asyncdev.testing import run_in_thread, serving
 
 Handler = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -561,3 +573,113 @@ def test_threaded_server_on_uvloop_echoes_and_closes_with_1012() -> None:
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=TIMEOUT)
         assert ws.close_code == 1012
+
+
+# --- the opening handshake, sans-IO ------------------------------------------------------
+
+# RFC 6455 section 1.3: the example key and the Sec-WebSocket-Accept it yields.
+SAMPLE_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+SAMPLE_ACCEPT = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def parsed_request(*headers: tuple[bytes, bytes], http_version: bytes = b"1.1",
+                   has_body: bool = False) -> Any:
+    """What ``read_upgrade`` reads of a parsed request (names lowercased, as parsed)."""
+    return SimpleNamespace(http_version=http_version, headers=list(headers), has_body=has_body)
+
+
+UPGRADE_HEADERS = (
+    (b"host", b"example.com"),
+    (b"upgrade", b"WebSocket"),
+    (b"connection", b"keep-alive, Upgrade"),
+    (b"sec-websocket-key", SAMPLE_KEY),
+    (b"sec-websocket-version", b"13"),
+)
+
+
+def test_read_upgrade_sorts_requests() -> None:
+    handshake = read_upgrade(parsed_request(
+        *UPGRADE_HEADERS,
+        (b"sec-websocket-protocol", b"chat, superchat"),
+        (b"sec-websocket-protocol", b" v2 ,"),
+        (b"sec-websocket-extensions", b"x-foo, permessage-deflate; client_max_window_bits"),
+    ))
+    assert handshake == Handshake(
+        SAMPLE_KEY, ["chat", "superchat", "v2"],
+        ["x-foo", "permessage-deflate; client_max_window_bits"],
+    )
+    # Not upgrades: the HTTP app answers them.
+    assert read_upgrade(parsed_request(*UPGRADE_HEADERS, http_version=b"1.0")) is None
+    no_connection = [h for h in UPGRADE_HEADERS if h[0] != b"connection"]
+    assert read_upgrade(parsed_request(*no_connection, (b"connection", b"close"))) is None
+    # Invalid upgrades: a complete response to send before closing.
+    old_version = [h for h in UPGRADE_HEADERS if h[0] != b"sec-websocket-version"]
+    answer = read_upgrade(parsed_request(*old_version, (b"sec-websocket-version", b"8")))
+    assert isinstance(answer, bytes)
+    assert answer.startswith(
+        b"HTTP/1.1 426 Upgrade Required\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n"
+    )
+    assert answer.endswith(b"\r\n\r\nUnsupported WebSocket version (expected 13)\n")
+    no_key = [h for h in UPGRADE_HEADERS if h[0] != b"sec-websocket-key"]
+    for request in (
+        parsed_request(*no_key),
+        parsed_request(*no_key, (b"sec-websocket-key", b"c2hvcnQ=")),  # 5 bytes, not 16
+        parsed_request(*UPGRADE_HEADERS, has_body=True),
+    ):
+        answer = read_upgrade(request)
+        assert isinstance(answer, bytes)
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert answer.endswith(b"\r\n\r\nInvalid WebSocket handshake\n")
+
+
+def test_websocket_scope_from_the_http_scope() -> None:
+    http_scope = {"type": "http", "method": "GET", "scheme": "https", "path": "/ws",
+                  "extensions": {"tls": {}}}
+    scope = websocket_scope(http_scope, ["chat"])
+    assert scope == {"type": "websocket", "scheme": "wss", "path": "/ws",
+                     "subprotocols": ["chat"],
+                     "extensions": {"tls": {}, "websocket.http.response": {}}}
+    assert http_scope["type"] == "http" and "method" in http_scope
+    assert websocket_scope({"method": "GET", "scheme": "http"}, [])["scheme"] == "ws"
+
+
+def test_accept_response_bytes() -> None:
+    def accept(message: dict[str, Any], deflate: bool = True) -> tuple[bytes, list[Any]]:
+        return accept_response(
+            message, key=SAMPLE_KEY, subprotocols=["chat", "superchat"],
+            offers=["x-foo", "permessage-deflate; server_max_window_bits=99",
+                    "permessage-deflate; client_max_window_bits"],
+            default_headers=[b"server: asyncdev\r\n"], per_message_deflate=deflate,
+        )
+
+    head, extensions = accept({"type": "websocket.accept", "subprotocol": "superchat",
+                               "headers": [(b"x-id", b"7")]})
+    # The first deflate offer is out of range (RFC 7692 section 7.1.2.1): the next one wins.
+    assert head == (
+        b"HTTP/1.1 101 Switching Protocols\r\nserver: asyncdev\r\n"
+        b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: " + SAMPLE_ACCEPT
+        + b"\r\nsec-websocket-protocol: superchat\r\n"
+        b"sec-websocket-extensions: permessage-deflate; client_max_window_bits=15\r\n"
+        b"x-id: 7\r\n\r\n"
+    )
+    assert [extension.name for extension in extensions] == ["permessage-deflate"]
+    head, extensions = accept({"type": "websocket.accept"}, deflate=False)
+    assert extensions == []
+    assert head.endswith(b"sec-websocket-accept: " + SAMPLE_ACCEPT + b"\r\n\r\n")
+    with pytest.raises(RuntimeError, match="not offered"):
+        accept({"type": "websocket.accept", "subprotocol": "json"})
+    for bad in ((b"x-a", b"1\r\nx-b: 2"), (b"bad name", b"1"), ("x-a", b"1")):
+        with pytest.raises(RuntimeError, match="header"):
+            accept({"type": "websocket.accept", "headers": [bad]})
+
+
+def test_denial_response_closes_the_connection() -> None:
+    framer = denial_response(
+        {"type": "websocket.http.response.start", "status": 403,
+         "headers": [(b"content-length", b"2")]},
+        [b"server: asyncdev\r\n"],
+    )
+    assert framer.body(b"no", False) == (
+        b"HTTP/1.1 403 Forbidden\r\nserver: asyncdev\r\ncontent-length: 2\r\n"
+        b"connection: close\r\n\r\nno"
+    )

@@ -1,33 +1,27 @@
 """WebSockets: the ASGI ``websocket`` cycle over wsproto, after an HTTP/1.1 upgrade.
 
-``install(state)`` plugs into the HTTP connection: a valid RFC 6455 opening handshake
-makes a ``WebSocketConnection`` the transport's protocol, which runs the app with the
-websocket scope. It answers the handshake (101, the app's denial response, or 403),
-frames messages through wsproto, applies flow control both ways, pings idle peers,
-runs the closing handshake, and closes with 1012 when the server shuts down.
+``install(state)`` hooks upgrade requests; once ``_wshandshake`` accepts one, a
+``WebSocketConnection`` becomes the transport's protocol and runs the app. It writes the
+handshake's answer, frames messages with flow control both ways, pings idle peers, runs
+the closing handshake (RFC 6455 section 7), and closes with 1012 on shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
-import re
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.events import Message as WSMessage
-from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError as WSLocalProtocolError
-from wsproto.utilities import generate_accept_token
 
 from . import _http
 from ._connection import HIGH_WATER
 from ._errors import ClientDisconnected
+from ._wshandshake import accept_response, denial_response, read_upgrade, websocket_scope
 
 if TYPE_CHECKING:
     from ._connection import HTTPConnection, ServerState
@@ -52,9 +46,6 @@ DEFLATE_SLICE = 4096
 
 _HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = range(5)
 
-_is_token: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
-_has_forbidden_value_byte: Final = re.compile(rb"[\x00\r\n]").search
-
 
 def install(state: ServerState) -> None:
     """Take over WebSocket upgrade requests on every connection of ``state``."""
@@ -65,45 +56,12 @@ def install(state: ServerState) -> None:
     state.upgrade = upgrade
 
 
-def _tokens(value: bytes) -> list[bytes]:
-    return [token.strip().lower() for token in value.split(b",")]
-
-
 def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: Scope) -> bool:
-    if request.http_version != b"1.1":
+    handshake = read_upgrade(request)
+    if handshake is None:
         return False
-    wants_websocket = wants_upgrade = False
-    key = version = None
-    subprotocols: list[str] = []
-    offers: list[str] = []
-    for name, value in request.headers:
-        if name == b"upgrade":
-            wants_websocket = wants_websocket or b"websocket" in _tokens(value)
-        elif name == b"connection":
-            wants_upgrade = wants_upgrade or b"upgrade" in _tokens(value)
-        elif name == b"sec-websocket-key":
-            key = value
-        elif name == b"sec-websocket-version":
-            version = value
-        elif name == b"sec-websocket-protocol":
-            subprotocols += (p.strip() for p in value.decode("latin-1").split(",") if p.strip())
-        elif name == b"sec-websocket-extensions":
-            offers += (e.strip() for e in value.decode("latin-1").split(",") if e.strip())
-    # RFC 9110 section 7.8: Upgrade only counts when Connection lists it; otherwise this
-    # is a plain request for the HTTP app.
-    if not (wants_websocket and wants_upgrade):
-        return False
-    if version != b"13":
-        # RFC 6455 section 4.4: name the version we speak.
-        conn.write_and_close(
-            _with_headers(
-                _http.error_response(426, "Unsupported WebSocket version (expected 13)"),
-                b"upgrade: websocket\r\nsec-websocket-version: 13\r\n",
-            )
-        )
-        return True
-    if key is None or not _valid_key(key) or request.has_body:
-        conn.write_and_close(_http.error_response(400, "Invalid WebSocket handshake"))
+    if isinstance(handshake, bytes):
+        conn.write_and_close(handshake)
         return True
 
     transport = conn.transport
@@ -113,54 +71,19 @@ def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: 
     conn.closed = True
     state.connections.discard(conn)
 
-    ws_scope = dict(scope)
-    del ws_scope["method"]
-    ws_scope["type"] = "websocket"
-    ws_scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
-    ws_scope["subprotocols"] = subprotocols
-    ws_scope["extensions"] = {**scope.get("extensions", {}), "websocket.http.response": {}}
     ws = WebSocketConnection(
         state,
         conn.loop,
         transport,
-        ws_scope,
-        key=key,
-        offers=offers,
+        websocket_scope(scope, handshake.subprotocols),
+        key=handshake.key,
+        offers=handshake.offers,
         target=request.target,
         client_label=conn.client_label,
     )
     transport.set_protocol(ws)
     ws.start(data, eof)
     return True
-
-
-def _valid_key(key: bytes) -> bool:
-    # RFC 6455 section 4.2.1 item 5: base64 of 16 bytes.
-    try:
-        return len(base64.b64decode(key, validate=True)) == 16
-    except (binascii.Error, ValueError):
-        return False
-
-
-def _negotiate_deflate(offers: list[str]) -> tuple[PerMessageDeflate, bytes] | None:
-    # RFC 7692 section 5: the client lists offers in order of preference; the server
-    # accepts the first one it can honour.
-    for offer in offers:
-        if offer.split(";", 1)[0].strip() != PerMessageDeflate.name:
-            continue
-        deflate = PerMessageDeflate()
-        try:
-            accepted = server_extensions_handshake([offer], [deflate])
-        except ValueError:  # parameters out of range or malformed
-            continue
-        if accepted:
-            return deflate, accepted
-    return None
-
-
-def _with_headers(response: bytes, headers: bytes) -> bytes:
-    status_line, rest = response.split(b"\r\n", 1)
-    return status_line + b"\r\n" + headers + rest
 
 
 class WebSocketConnection(asyncio.Protocol):
@@ -457,15 +380,7 @@ class WebSocketConnection(asyncio.Protocol):
             if phase != _HANDSHAKE:
                 self._raise_if_gone()
                 raise RuntimeError(f"Unexpected ASGI message {tp!r} after the handshake")
-            self._framer = response = _http.ResponseFramer()
-            response.start(
-                message["status"],
-                message.get("headers") or (),
-                request_method=b"GET",
-                http_version=b"1.1",
-                keep_alive=False,
-                default_headers=self.state.default_headers(),
-            )
+            self._framer = denial_response(message, self.state.default_headers())
             self._phase = _RESPONSE
         elif tp == "websocket.http.response.body":
             framer = self._framer
@@ -494,40 +409,18 @@ class WebSocketConnection(asyncio.Protocol):
         if self._phase != _HANDSHAKE:
             self._raise_if_gone()
             raise RuntimeError("Unexpected ASGI message 'websocket.accept' after the handshake")
-        subprotocol = message.get("subprotocol")
-        if subprotocol is not None and subprotocol not in self.scope["subprotocols"]:
-            # RFC 6455 section 4.2.2: the server picks one of the client's offers.
-            raise RuntimeError(
-                f"websocket.accept: subprotocol {subprotocol!r} was not offered by the "
-                f"client (offered: {self.scope['subprotocols']!r})"
-            )
-        head = [
-            b"HTTP/1.1 101 Switching Protocols\r\n",
-            *self.state.default_headers(),
-            b"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ",
-            generate_accept_token(self._key),
-            b"\r\n",
-        ]
-        if subprotocol is not None:
-            head += (b"sec-websocket-protocol: ", subprotocol.encode("ascii"), b"\r\n")
-        extensions: list[Extension] = []
-        if self.config.ws_per_message_deflate:
-            deflate = _negotiate_deflate(self._offers)
-            if deflate is not None:
-                extensions.append(deflate[0])
-                self._deflate = True
-                head += (b"sec-websocket-extensions: ", deflate[1], b"\r\n")
-        for item in message.get("headers") or ():
-            name, value = item
-            if type(name) is not bytes or type(value) is not bytes:
-                raise RuntimeError(f"websocket.accept header {item!r}: use bytes")
-            if _is_token(name) is None or _has_forbidden_value_byte(value) is not None:
-                raise RuntimeError(f"websocket.accept: invalid header {item!r}")
-            head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
+        head, extensions = accept_response(
+            message,
+            key=self._key,
+            subprotocols=self.scope["subprotocols"],
+            offers=self._offers,
+            default_headers=self.state.default_headers(),
+            per_message_deflate=self.config.ws_per_message_deflate,
+        )
+        self._deflate = bool(extensions)
         self._ws = Connection(ConnectionType.SERVER, extensions)
         self._phase = _OPEN
-        self.transport.write(b"".join(head))
+        self.transport.write(head)
         self._log(101)
         self._schedule_ping()
         early = self._early
