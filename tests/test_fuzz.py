@@ -21,8 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asyncdev import _http
+from asyncdev._body import Body, ConnectionClosed, EndOfBody, ProtocolError
 from asyncdev._logging import AccessFormatter, DefaultFormatter
+from asyncdev._parser import Paused, Request, RequestParser
 from asyncdev.testing import RunningServer, run_in_thread
 from hostile_helpers import closed_by_peer, connect, get, read_response, send_all
 
@@ -281,7 +282,7 @@ def test_live_server_invariants(
 
 def parse_all(chunks: list[bytes]) -> list[Any]:
     """Events for ``chunks`` fed one read at a time, bodies joined, as comparable values."""
-    parser = _http.RequestParser(max_body=1000)
+    parser = RequestParser(max_body=1000)
     out: list[Any] = []
     body = b""
     for chunk in [*chunks, None]:
@@ -291,23 +292,23 @@ def parse_all(chunks: list[bytes]) -> list[Any]:
             parser.feed(chunk)
         while True:
             event = parser.next_event()
-            if isinstance(event, _http.Request):
+            if isinstance(event, Request):
                 out.append(("request", event.method, event.target, event.http_version,
                             tuple(event.headers), event.keep_alive))
-            elif isinstance(event, _http.Body):
+            elif isinstance(event, Body):
                 body += event.data
-            elif event is _http.EndOfBody or event is _http.Paused:
-                if event is _http.EndOfBody:
+            elif event is EndOfBody or event is Paused:
+                if event is EndOfBody:
                     out.append(("body", body))
                 body = b""
                 parser.start_next_request()
-                if event is _http.Paused:
+                if event is Paused:
                     continue
-            elif isinstance(event, _http.ProtocolError):
+            elif isinstance(event, ProtocolError):
                 out.append(("error", event.status))
                 return out
             else:
-                if event is _http.ConnectionClosed and body:
+                if event is ConnectionClosed and body:
                     out.append(("partial", body))
                 break
     return out

@@ -2,8 +2,8 @@
 
 Responses are framed here, not by h11: Content-Length versus chunked versus
 close-delimited (RFC 9112 section 6), unsafe header bytes from the app refused, head
-and a small body built into one buffer. Requests are parsed by ``_parser``, whose
-names are re-exported. Nothing here touches a socket or asyncio.
+and a small body built into one buffer. Requests are parsed by ``_parser`` and
+``_body``, whose names are re-exported. Nothing here touches a socket or asyncio.
 """
 
 from __future__ import annotations
@@ -12,19 +12,8 @@ import re
 import time
 from http import HTTPStatus
 
-from ._parser import (
-    TLS_HANDSHAKE,
-    Body,
-    ConnectionClosed,
-    EndOfBody,
-    Event,
-    NeedData,
-    Paused,
-    ProtocolError,
-    Request,
-    RequestParser,
-    _is_token,
-)
+from ._body import Body, ConnectionClosed, EndOfBody, NeedData, ProtocolError, _is_token
+from ._parser import TLS_HANDSHAKE, Event, Paused, Request, RequestParser
 
 __all__ = [
     "TLS_HANDSHAKE",

@@ -3,9 +3,8 @@
 A strictness layer around h11: when a head's blank line arrives, one pass over its raw
 bytes refuses what h11 would tolerate or quietly normalise (smuggling-prone framing,
 bare LF, obs-fold, control bytes, limits with their own 414/431/413), then h11 parses
-the head. Bodies are framed here (Content-Length, strict chunked). Every
-``ProtocolError`` means: answer its status and close. No asyncio, no socket; ``_http``
-re-exports these names.
+the head. ``RequestParser`` drives head and body; ``_body`` decodes chunked bodies.
+Every ``ProtocolError`` means: answer its status and close. No asyncio, no socket.
 """
 
 from __future__ import annotations
@@ -15,21 +14,26 @@ from typing import Final
 
 import h11
 
-__all__ = [
-    "TLS_HANDSHAKE",
-    "Body",
-    "ConnectionClosed",
-    "EndOfBody",
-    "Event",
-    "NeedData",
-    "Paused",
-    "ProtocolError",
-    "Request",
-    "RequestParser",
-]
+from ._body import (
+    _CHUNK_SIZE,
+    _CLOSED,
+    _DONE,
+    _HEAD,
+    _LENGTH,
+    _TOKEN,
+    Body,
+    BodyFramer,
+    ConnectionClosed,
+    EndOfBody,
+    NeedData,
+    ProtocolError,
+    _Marker,
+)
+
+__all__ = ["TLS_HANDSHAKE", "Event", "Paused", "Request", "RequestParser"]
 
 
-# --- events produced by RequestParser ---------------------------------------------
+# --- events produced by RequestParser, besides those of _body ---------------------
 
 
 class Request:
@@ -65,46 +69,13 @@ class Request:
         self.has_body = has_body
 
 
-class Body:
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-class _Marker:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-EndOfBody: Final = _Marker("EndOfBody")
-NeedData: Final = _Marker("NeedData")
 # The request (head and body) is complete; bytes that follow belong to the next request
 # and wait until the response has been sent (pipelining, RFC 9112 section 9.3.2).
 Paused: Final = _Marker("Paused")
-ConnectionClosed: Final = _Marker("ConnectionClosed")
 
 
 # The ProtocolError reason for a TLS ClientHello sent to a plain HTTP port.
 TLS_HANDSHAKE = "TLS handshake on a plain HTTP port"
-
-
-class ProtocolError:
-    """The client broke the protocol: answer ``status`` and close the connection."""
-
-    __slots__ = ("reason", "status")
-
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"ProtocolError({self.status}, {self.reason!r})"
 
 
 Event = Request | Body | _Marker | ProtocolError
@@ -112,8 +83,6 @@ Event = Request | Body | _Marker | ProtocolError
 
 # --- request side ---------------------------------------------------------------------
 
-# RFC 9110 section 5.6.2: token.
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 # RFC 9112 section 3: request-line = method SP request-target SP HTTP-version, single
 # spaces, version case-sensitive. The target holds visible ASCII only: RFC 3986 allows
 # less, but browsers send a few characters such as | and ^ unencoded. Never '#': a
@@ -133,25 +102,9 @@ _valid_host = re.compile(
 ).fullmatch
 _absolute_form = re.compile(rb"[Hh][Tt][Tt][Pp][Ss]?://([^/?]*)").match
 _digits = re.compile(rb"[0-9]+").fullmatch
-_is_token = re.compile(_TOKEN).fullmatch
-# RFC 9112 section 7.1: chunk-size [ chunk-ext ] CRLF, with
-# chunk-ext = *( ";" chunk-ext-name [ "=" chunk-ext-val ] ). The bad whitespace the
-# grammar tolerates around ";" and "=" is refused: lenient chunk parsing is a classic
-# lever of request smuggling between two parsers (CVE-2025-43859 in h11, for one).
-_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_chunk_line = re.compile(
-    rb"([0-9A-Fa-f]{1,16})(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
-).fullmatch
-_field_line = re.compile(_TOKEN + rb":[\t\x20-\x7e\x80-\xff]*").fullmatch
-# Longest chunk-size line (size plus extensions) accepted. Extensions and trailer
-# fields of one message together are held to the head limit (limit_request_head).
-MAX_CHUNK_LINE: Final = 4096
-
-# Parser states.
-_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _DONE, _CLOSED = range(8)
 
 
-class RequestParser:
+class RequestParser(BodyFramer):
     """Strict HTTP/1.1 request parsing (RFC 9112), one request at a time.
 
     The head is checked and parsed when its blank line arrives (its growth bounded
@@ -162,21 +115,13 @@ class RequestParser:
     """
 
     __slots__ = (
-        "_buf",
-        "_chunk_left",
         "_end_scan",
-        "_eof",
         "_left",
         "_line_start",
         "_lines",
-        "_max_body",
         "_max_field",
         "_max_fields",
-        "_max_head",
         "_max_line",
-        "_overhead",
-        "_seen",
-        "_state",
     )
 
     def __init__(
@@ -242,6 +187,8 @@ class RequestParser:
         if state == _HEAD:
             return self._next_head()
         if state == _LENGTH:
+            # Content-Length framing (RFC 9112 section 6.2) is read here rather than in
+            # _body: every body read then costs one call, not two.
             left = self._left
             if not left:
                 self._state = _DONE
@@ -457,21 +404,6 @@ class RequestParser:
             return self._fail(400, "HTTP/0.9 request")
         return self._fail(400, "invalid request line")
 
-    def _check_transfer_coding(self, value: bytes) -> ProtocolError | None:
-        if value == b"chunked":
-            return None
-        codings = [coding.strip(b" \t") for coding in value.split(b",")]
-        if (
-            codings[-1] != b"chunked"
-            or codings.count(b"chunked") > 1
-            or not all(_is_token(coding) for coding in codings)
-        ):
-            # RFC 9112 section 6.3: chunked not final (or malformed, or applied twice)
-            # leaves the body length undeterminable: 400.
-            return self._fail(400, "invalid Transfer-Encoding")
-        # RFC 9112 section 6.1: a coding we do not implement (gzip, chunked).
-        return self._fail(501, "unsupported transfer coding")
-
     def _check_target(
         self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
     ) -> ProtocolError | None:
@@ -495,97 +427,6 @@ class RequestParser:
         headers.append((b"host", authority))
         return None
 
-    # -- body -------------------------------------------------------------------------
-
-    def _next_chunked(self) -> Event:
-        buf = self._buf
-        while True:
-            state = self._state
-            if state == _CHUNK_DATA:
-                if not buf:
-                    return self._starved()
-                left = self._chunk_left
-                if len(buf) <= left:
-                    data = bytes(buf)
-                    buf.clear()
-                else:
-                    data = bytes(buf[:left])
-                    del buf[:left]
-                left -= len(data)
-                self._chunk_left = left
-                if not left:
-                    self._state = _CHUNK_END
-                return Body(data)
-            if state == _CHUNK_END:
-                if len(buf) < 2:
-                    if buf and buf[0] != 0x0D:
-                        return self._fail(400, "chunk data not followed by CRLF")
-                    return self._starved()
-                if buf[:2] != b"\r\n":
-                    # CVE-2025-43859: any two bytes were once taken for this CRLF.
-                    return self._fail(400, "chunk data not followed by CRLF")
-                del buf[:2]
-                self._state = _CHUNK_SIZE
-            elif state == _CHUNK_SIZE:
-                end = buf.find(b"\r\n", 0, MAX_CHUNK_LINE + 2)
-                if end < 0:
-                    if len(buf) > MAX_CHUNK_LINE:
-                        return self._fail(400, "chunk size line too long")
-                    if b"\n" in buf:
-                        return self._fail(400, "invalid chunk size line")
-                    return self._starved()
-                match = _chunk_line(buf, 0, end)
-                if match is None:
-                    return self._fail(400, "invalid chunk size line")
-                size = int(match.group(1), 16)
-                extensions = end - match.end(1)
-                if extensions:
-                    # Extensions are read but never delivered: they count against a
-                    # per-message budget (the fix for Node.js's CVE-2024-22019).
-                    self._overhead += extensions
-                    if self._overhead > self._max_head:
-                        return self._fail(400, "chunk extensions too large")
-                del buf[: end + 2]
-                if size:
-                    seen = self._seen + size
-                    if seen > self._max_body:
-                        return self._fail(413, "request body too large")
-                    self._seen = seen
-                    self._chunk_left = size
-                    self._state = _CHUNK_DATA
-                else:
-                    self._state = _TRAILER
-            else:  # _TRAILER: RFC 9112 section 7.1.2, fields we parse and drop.
-                end = buf.find(b"\r\n")
-                if end < 0:
-                    if len(buf) + self._overhead > self._max_head:
-                        return self._fail(431, "trailer section too large")
-                    if b"\n" in buf:
-                        return self._fail(400, "bare LF in the trailer section")
-                    return self._starved()
-                if end == 0:
-                    del buf[:2]
-                    self._state = _DONE
-                    return EndOfBody
-                if _field_line(buf, 0, end) is None:
-                    return self._fail(400, "invalid trailer field")
-                self._overhead += end + 2
-                if self._overhead > self._max_head:
-                    return self._fail(431, "trailer section too large")
-                del buf[: end + 2]
-
-    # -- helpers ----------------------------------------------------------------------
-
-    def _starved(self) -> Event:
-        if self._eof:
-            self._state = _CLOSED
-            return ConnectionClosed
-        return NeedData
-
-    def _fail(self, status: int, reason: str) -> ProtocolError:
-        self._state = _CLOSED
-        self._buf.clear()
-        return ProtocolError(status, reason)
 
 
 def _field_value(lower_head: bytes, prefix: bytes) -> bytes:
