@@ -235,7 +235,10 @@ class HTTPConnection(asyncio.Protocol):
         self._cancel_timer()
         state = self.state
         limit = self.config.limit_concurrency
-        if limit is not None and len(state.tasks) >= limit:
+        # A task that has just finished leaves the set one loop iteration later (its
+        # done callback), after its response may already have reached the client.
+        if (limit is not None and len(state.tasks) >= limit
+                and sum(not task.done() for task in state.tasks) >= limit):
             self._reject(_http.error_response(503, "Too many concurrent requests"))
             return
         scope = self._scope(request)
