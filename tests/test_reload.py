@@ -394,3 +394,19 @@ def test_the_running_supervisor_stays_lean(tmp_path: Path) -> None:
         child_maps = Path(f"/proc/{server.children()[0]}/maps").read_text()
     assert all(lib in child_maps for lib in libraries)  # the probe sees them where loaded
     assert not [lib for lib in libraries if lib in maps]
+
+
+def test_python_dev_mode_sees_no_unclosed_resources(tmp_path: Path) -> None:
+    """``python -X dev`` (asyncio's debugging advice) warns about every socket left to
+    a finalizer: neither the supervisor nor a replaced or stopped server leaves one."""
+    write_app(tmp_path / "app.py", "one")
+    args = [sys.executable, "-X", "dev", "-m", "asyncdev", "app:app", "--port", "0"]
+    with Supervised(args, tmp_path) as server:
+        server.wait_ready()
+        write_app(tmp_path / "app.py", "two")
+        server.wait_body(b"two")
+        server.wait_line(r"Detected change")
+        assert server.stop() == 0
+        for thread in server.threads:
+            thread.join(10)
+    assert "ResourceWarning" not in server.output, server.output

@@ -58,6 +58,8 @@ class _State:
         self.server: Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.base_config: dict[str, Any] = {}
+        self.lifeline: threading.Thread | None = None
+        self.exiting = False  # main() is done: the lifeline must not act on EOF
 
 
 _state = _State()
@@ -117,6 +119,8 @@ def _lifeline() -> None:
         if message is None or message.get("t") == "stop":
             break
     with _state.lock:
+        if _state.exiting:
+            return
         _state.stopping = True
         server, loop = _state.server, _state.loop
     if server is None or loop is None:
@@ -142,12 +146,34 @@ def _lifeline() -> None:
 def main() -> None:
     """Entry of a reload child (``python -c`` from the supervisor). Exits the process."""
     try:
-        code = _main()
-    except KeyboardInterrupt:
-        # Ctrl+C reaches the whole process group; the supervisor reports what matters.
-        code = 130
-    sys.stdout.flush()
-    sys.exit(code)
+        try:
+            code = _main()
+        except KeyboardInterrupt:
+            # Ctrl+C reaches the whole process group; the supervisor reports what matters.
+            code = 130
+        sys.stdout.flush()
+        sys.exit(code)
+    finally:
+        # Also when the app's own entry point ends with sys.exit().
+        _close_channels()
+
+
+def _close_channels() -> None:
+    """Close what the supervisor passed in, rather than leave it to the finalizers
+    (which warn about every unclosed socket under ``python -X dev``)."""
+    with _state.lock:
+        _state.exiting = True
+    if _state.ctrl is not None:
+        with contextlib.suppress(OSError):
+            _state.ctrl.shutdown(socket.SHUT_RDWR)  # the lifeline's read returns at once
+        if _state.lifeline is not None:
+            _state.lifeline.join(1.0)
+        if _state.lifeline is None or not _state.lifeline.is_alive():
+            _state.reader.close()
+        _state.ctrl.close()
+    handoff = sys.modules.get("asyncdev._handoff")
+    if handoff is not None:
+        handoff.close_sockets()
 
 
 def _main() -> int:
@@ -192,7 +218,8 @@ def _main() -> int:
     _send("started")
     _apply_env(go["env"])
     _state.listen_fds = listen_fds
-    threading.Thread(target=_lifeline, name="asyncdev-lifeline", daemon=True).start()
+    _state.lifeline = threading.Thread(target=_lifeline, name="asyncdev-lifeline", daemon=True)
+    _state.lifeline.start()
     if go.get("error"):
         return _serve_failure(RuntimeError(go["error"]))
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._connection import HTTPConnection
     from ._server import Server
 
-__all__ = ["adopt", "hand_over_when_idle", "set_sockets", "stop_adopting"]
+__all__ = ["adopt", "close_sockets", "hand_over_when_idle", "set_sockets", "stop_adopting"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -38,6 +38,15 @@ def set_sockets(outgoing_fd: int, incoming_fd: int) -> None:
     global _outgoing, _incoming
     _outgoing = socket.socket(fileno=outgoing_fd)
     _incoming = socket.socket(fileno=incoming_fd)
+
+
+def close_sockets() -> None:
+    """This process's copies of the pair, at exit (the supervisor keeps its own)."""
+    global _outgoing, _incoming
+    for sock in (_outgoing, _incoming):
+        if sock is not None:
+            sock.close()
+    _outgoing = _incoming = None
 
 
 def hand_over_when_idle(server: Server) -> None:
