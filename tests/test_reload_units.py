@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,14 @@ def test_entry_plan_for_a_script(tmp_path: Path) -> None:
     plan = entry_plan(["python", "-X", "dev", "-Wd", "-u", "main.py", "--flag"], str(tmp_path))
     assert plan == EntryPlan(("-X", "dev", "-W", "d", "-u"), "script", "main.py",
                              ("--flag",), str(tmp_path.resolve()))
+
+
+def test_entry_plan_on_python_3_10_which_has_no_safe_path_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "flags", types.SimpleNamespace())  # no sys.flags.safe_path
+    plan = entry_plan(["python", "-m", "asyncdev", "app:app"], str(tmp_path))
+    assert isinstance(plan, EntryPlan) and plan.path0 == str(tmp_path)
 
 
 def test_entry_plan_for_a_module_drops_the_interactive_flag(tmp_path: Path) -> None:

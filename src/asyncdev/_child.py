@@ -22,7 +22,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from ._entry import CHILD_ENV_VAR, RELOAD_GRACE
+from ._entry import CHILD_ENV_VAR, RELOAD_GRACE, interpreter_safe_path
 
 if TYPE_CHECKING:
     from ._config import Config
@@ -247,7 +247,7 @@ def _main() -> int:
 def _set_path0(path0: str | None) -> None:
     # The spare runs as ``python -c``, which puts "" first on sys.path; the user's
     # command would have put the script's directory (or the cwd for -m) there instead.
-    if sys.flags.safe_path:
+    if interpreter_safe_path():
         return
     if sys.path and sys.path[0] == "":
         del sys.path[0]

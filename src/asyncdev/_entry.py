@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CHILD_ENV_VAR", "RELOAD_GRACE", "EntryPlan", "entry_plan"]
+__all__ = ["CHILD_ENV_VAR", "RELOAD_GRACE", "EntryPlan", "entry_plan", "interpreter_safe_path"]
 
 # How the reload supervisor hands a server process its sockets (not ASYNCDEV_RELOAD:
 # that name is the --reload option read from the environment).
@@ -92,5 +92,11 @@ def entry_plan(argv: Sequence[str], cwd: str | None = None) -> EntryPlan | str:
     return EntryPlan(tuple(flags), "script", script, tuple(argv[i + 1:]), path0)
 
 
+def interpreter_safe_path() -> bool:
+    """Whether this interpreter leaves the script's directory off sys.path (``-P`` or
+    PYTHONSAFEPATH, Python 3.11+; 3.10 has neither)."""
+    return bool(getattr(sys.flags, "safe_path", False))
+
+
 def _safe_path(flags: Sequence[str]) -> bool:
-    return sys.flags.safe_path or "-P" in flags or "-I" in flags
+    return interpreter_safe_path() or "-P" in flags or "-I" in flags
