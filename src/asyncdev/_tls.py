@@ -238,7 +238,8 @@ class _HintingSSLObject(ssl.SSLObject):
                             "A client sent plain HTTP to this HTTPS port: it was told to "
                             "open the https:// URL"
                         )
-                    raise ssl.SSLWantReadError("plain HTTP answered")
+                    # With its errno: Python 3.10's asyncio tells "want read" by errno.
+                    raise ssl.SSLWantReadError(ssl.SSL_ERROR_WANT_READ, "plain HTTP answered")
         super().do_handshake()
 
 
