@@ -32,6 +32,14 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
+@nox.session(python=["3.10", "3.12", "3.13"])
+def compat(session: nox.Session) -> None:
+    """The test suite on the other supported Pythons (``nox -s compat-3.10``); each
+    interpreter must be on PATH as ``python3.X``."""
+    _install(session, "test")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff on the sources, the tests, the benchmarks and this file."""
