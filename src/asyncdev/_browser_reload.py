@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._config import Config
-    from ._connection import ServerState
+    from ._state import ServerState
     from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["EVENTS_PATH", "PROCESS_ID", "SCRIPT_PATH", "BrowserReload", "attach", "script_tag"]

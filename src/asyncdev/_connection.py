@@ -1,9 +1,9 @@
-"""One HTTP/1.1 connection: an asyncio Protocol driving the sans-IO layer and the ASGI app.
+"""One HTTP/1.1 connection: an asyncio Protocol driving the sans-IO parser and the ASGI app.
 
-This is the only code that writes HTTP to a transport. It owns flow control in both
-directions (a slow reader pauses the app's ``send``; a fast uploader is paused while
-the app is not reading), the connection's timers, and one ``RequestCycle`` per request:
-the ASGI ``receive``/``send`` pair, run as one task. Pipelined requests wait their turn.
+It owns flow control both ways (a slow reader pauses the app's ``send``; a fast
+uploader is paused while the app is not reading), the timers, keep-alive, pipelining
+(requests wait their turn) and closing. With each request's ``_cycle.RequestCycle``,
+run as one task, it is the only code that writes HTTP to a transport.
 """
 
 from __future__ import annotations
@@ -11,22 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
-from time import perf_counter
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from . import _http
+from ._cycle import RequestCycle
 from ._errors import ClientDisconnected
-from ._http import Body, EndOfBody, NeedData, ProtocolError, Request, RequestParser, ResponseFramer
+from ._http import Body, EndOfBody, NeedData, ProtocolError, Request, RequestParser
 
 if TYPE_CHECKING:
-    from ._config import Config
-    from ._types import ASGIApp, Message, Scope
+    from ._state import ServerState
+    from ._types import Scope
 
-__all__ = ["HTTPConnection", "ServerState"]
+__all__ = ["HIGH_WATER", "HTTPConnection"]
 
 error_logger = logging.getLogger("asyncdev.error")
-access_logger = logging.getLogger("asyncdev.access")
 
 # Above this many unread bytes the socket stops being read until the app catches up:
 # memory per connection stays bounded whatever the client sends.
@@ -38,53 +36,6 @@ LINGER_SECONDS = 2.0
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 _VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 _ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-class Closable(Protocol):
-    """What graceful shutdown needs of a connection (HTTP, or a taken-over WebSocket)."""
-
-    def shutdown(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class ServerState:
-    """What the server shares with its connections."""
-
-    def __init__(self, config: Config, app: ASGIApp) -> None:
-        self.config = config
-        self.app = app
-        self.connections: set[Closable] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
-        # Cleanups run when the server has stopped (the WSGI thread pool): each is
-        # called with a timeout in seconds and returns True once fully closed.
-        self.on_close: list[Callable[[float], bool]] = []
-        self.lifespan_state: dict[str, Any] = {}
-        self.scheme = config.scheme
-        self.root_path = config.root_path
-        self.access_log = config.access_log
-        self.shutting_down = False
-        self.server_header = b"server: asyncdev\r\n" if config.server_header else b""
-        # (scope, exception) -> complete response bytes, for an app that failed before
-        # sending anything. Replaced by the debug error page when that is enabled.
-        self.render_error: Callable[[Scope, BaseException | None], bytes] = _plain_500
-        # Hook for protocol upgrades (WebSocket): (connection, request, scope) -> bool
-        # (True when it took the connection over).
-        self.upgrade: Callable[[HTTPConnection, Request, Scope], bool] | None = None
-        # Reload hook: passes an idle keep-alive connection to the next server process
-        # before this one closes its copy (see _child.py).
-        self.hand_over: Callable[[HTTPConnection], None] | None = None
-
-    def default_headers(self) -> list[bytes]:
-        headers = [b"date: ", _http.date_header_value(), b"\r\n"] if self.config.date_header else []
-        if self.server_header:
-            headers.append(self.server_header)
-        return headers
-
-
-def _plain_500(scope: Scope, exc: BaseException | None) -> bytes:
-    return _http.error_response(500, "Internal Server Error")
 
 
 class HTTPConnection(asyncio.Protocol):
@@ -93,7 +44,6 @@ class HTTPConnection(asyncio.Protocol):
         "_read_paused",
         "_timer",
         "_timer_kind",
-        "_write_paused",
         "client",
         "client_label",
         "closed",
@@ -104,6 +54,7 @@ class HTTPConnection(asyncio.Protocol):
         "server",
         "state",
         "transport",
+        "write_paused",
     )
 
     def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
@@ -126,7 +77,7 @@ class HTTPConnection(asyncio.Protocol):
         self.closed = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
-        self._write_paused = False
+        self.write_paused = False
         self._read_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
 
@@ -178,10 +129,10 @@ class HTTPConnection(asyncio.Protocol):
         self._wake_drain_waiters()
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         self._wake_drain_waiters()
 
     # -- parsing ------------------------------------------------------------------------
@@ -337,7 +288,7 @@ class HTTPConnection(asyncio.Protocol):
             self._set_timer("keep-alive", self.config.timeout_keep_alive)
 
     async def drain(self) -> None:
-        if self._write_paused and not self.closed:
+        if self.write_paused and not self.closed:
             waiter = self.loop.create_future()
             self._drain_waiters.append(waiter)
             try:
@@ -472,188 +423,3 @@ class HTTPConnection(asyncio.Protocol):
                 self.close()
             else:
                 self._reject(_http.error_response(408, "Request Timeout"))
-
-
-class RequestCycle:
-    """The ASGI receive/send pair for one request, and the task that runs the app."""
-
-    __slots__ = (
-        "_body",
-        "_final_sent",
-        "_waiter",
-        "body_done",
-        "conn",
-        "disconnected",
-        "expect_continue",
-        "framer",
-        "head_written",
-        "keep_alive",
-        "request",
-        "response_done",
-        "scope",
-        "start_time",
-    )
-
-    def __init__(self, conn: HTTPConnection, request: Request, scope: Scope) -> None:
-        self.conn = conn
-        self.request = request
-        self.scope = scope
-        self.framer = ResponseFramer()
-        self.keep_alive = request.keep_alive
-        self.expect_continue = request.expect_continue
-        self.body_done = not request.has_body
-        self.disconnected = False
-        self.head_written = False
-        self.response_done = False
-        self._body: list[bytes] = []
-        self._final_sent = False
-        self._waiter: asyncio.Future[None] | None = None
-        self.start_time = perf_counter()
-
-    @property
-    def buffered(self) -> int:
-        return sum(map(len, self._body))
-
-    def feed_body(self, data: bytes) -> None:
-        if data:
-            self._body.append(data)
-            self.wake()
-
-    def wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def on_disconnect(self) -> None:
-        self.disconnected = True
-        self.wake()
-
-    # -- ASGI ---------------------------------------------------------------------------
-
-    async def receive(self) -> Message:
-        if self.disconnected or self.response_done:
-            return {"type": "http.disconnect"}
-        if not self._final_sent:
-            while not self._body and not self.body_done:
-                conn = self.conn
-                if self.expect_continue and not self.head_written:
-                    # RFC 9110 section 10.1.1: ask for the body only once the app wants it.
-                    self.expect_continue = False
-                    conn.transport.write(_CONTINUE)
-                conn.resume_reading_if_paused()
-                waiter = self._waiter = conn.loop.create_future()
-                await waiter
-                if self.disconnected or self.response_done:
-                    return {"type": "http.disconnect"}
-            body = self._body
-            data = body[0] if len(body) == 1 else b"".join(body)
-            body.clear()
-            more = not self.body_done
-            if not more:
-                self._final_sent = True
-            self.conn.resume_reading_if_paused()
-            return {"type": "http.request", "body": data, "more_body": more}
-        # The whole body was delivered: the next message is the disconnect, once the
-        # response is done or the client goes away.
-        while not (self.disconnected or self.response_done):
-            waiter = self._waiter = self.conn.loop.create_future()
-            await waiter
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: Message) -> None:
-        framer = self.framer
-        tp = message["type"]
-        if self.disconnected:
-            raise ClientDisconnected("the client closed the connection")
-        if self.response_done:
-            raise RuntimeError(f"Unexpected ASGI message {tp!r} after the response was completed")
-        if not framer.started:
-            if tp != "http.response.start":
-                raise RuntimeError(f"Expected ASGI message 'http.response.start', got {tp!r}")
-            request = self.request
-            framer.start(
-                message["status"],
-                message.get("headers") or (),
-                request_method=request.method,
-                http_version=request.http_version,
-                keep_alive=self.keep_alive,
-                default_headers=self.conn.state.default_headers(),
-            )
-            return
-        if tp != "http.response.body":
-            raise RuntimeError(f"Expected ASGI message 'http.response.body', got {tp!r}")
-        more = message.get("more_body", False)
-        data = framer.body(message.get("body", b""), more)
-        conn = self.conn
-        if data:
-            self.head_written = True
-            conn.transport.write(data)
-        if not more:
-            self.response_done = True
-            self.wake()
-            conn.response_complete(self, framer.keep_alive and self.keep_alive)
-        elif conn._write_paused:
-            await conn.drain()
-            if self.disconnected:
-                raise ClientDisconnected("the client closed the connection")
-
-    async def run(self, app: ASGIApp) -> None:
-        try:
-            await app(self.scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            # Cancelled by a forced shutdown: not the app's fault, nothing to report.
-            self._finish_after_error(None)
-            raise
-        except BaseException as exc:
-            # SystemExit or KeyboardInterrupt raised by app code is still just a failed
-            # request: a dev server keeps serving rather than letting it stop the loop.
-            gone = self.disconnected and isinstance(exc, OSError)
-            if gone or isinstance(exc, ClientDisconnected):
-                self._finish_after_error(None)
-            else:
-                error_logger.error(
-                    "Exception in ASGI application (%s %s)",
-                    self.scope["method"],
-                    self.scope["path"],
-                    exc_info=exc,
-                )
-                self._finish_after_error(exc)
-        else:
-            if not self.response_done and not self.disconnected:
-                if not self.framer.started:
-                    reason = "ASGI callable returned without starting a response"
-                else:
-                    reason = "ASGI callable returned without completing the response"
-                error_logger.error("%s (%s %s)", reason, self.scope["method"], self.scope["path"])
-                self._finish_after_error(None)
-
-    def _finish_after_error(self, exc: BaseException | None) -> None:
-        conn = self.conn
-        if self.response_done or conn.closed:
-            return
-        self.response_done = True
-        if self.head_written or self.disconnected:
-            # Part of the response is on the wire: the only honest signal left is to
-            # close the connection (RFC 9112 section 9.6 incomplete message).
-            conn.close()
-            return
-        self.framer.status = 500
-        conn.transport.write(conn.state.render_error(self.scope, exc))
-        self.head_written = True
-        if conn.state.access_log:
-            self.log_access()
-        conn.close()
-
-    def log_access(self) -> None:
-        scope = self.scope
-        access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %.1fms',
-            self.conn.client_label,
-            scope["method"],
-            self.request.target.decode("latin-1"),
-            scope["http_version"],
-            self.framer.status,
-            (perf_counter() - self.start_time) * 1000.0,
-        )

@@ -18,7 +18,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._connection import ServerState
+    from ._state import ServerState
     from ._types import Scope
 
 __all__ = ["install", "is_local_client", "render_traceback_page", "wants_html"]

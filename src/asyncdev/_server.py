@@ -17,10 +17,11 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._connection import HTTPConnection, ServerState
+from ._connection import HTTPConnection
 from ._errors import StartupError
 from ._lifespan import Lifespan
 from ._sockets import bind_sockets, format_url
+from ._state import ServerState
 
 if TYPE_CHECKING:
     from ._config import Config

@@ -24,8 +24,9 @@ from ._errors import ClientDisconnected
 from ._wshandshake import accept_response, denial_response, read_upgrade, websocket_scope
 
 if TYPE_CHECKING:
-    from ._connection import HTTPConnection, ServerState
+    from ._connection import HTTPConnection
     from ._http import Request
+    from ._state import ServerState
     from ._types import Message, Scope
 
 __all__ = ["WebSocketConnection", "install"]
