@@ -50,7 +50,7 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.ctrl: socket.socket | None = None
-        self.reader: Any = None
+        self.received = b""  # bytes read from ctrl past the last whole message
         self.listen_fds: list[int] = []
         self.adopted = False  # a server took the sockets (only the first serve() may)
         self.served = False
@@ -58,7 +58,6 @@ class _State:
         self.server: Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.base_config: dict[str, Any] = {}
-        self.lifeline: threading.Thread | None = None
         self.exiting = False  # main() is done: the lifeline must not act on EOF
 
 
@@ -83,13 +82,20 @@ def _send(message_type: str, /, **fields: Any) -> None:
 
 
 def _receive() -> dict[str, Any] | None:
-    """The next message from the supervisor, or None once it has gone."""
-    try:
-        line = _state.reader.readline()
-    except (OSError, ValueError):
-        return None
-    if not line:
-        return None
+    """The next message from the supervisor, or None once it has gone.
+
+    Read straight from the socket (no ``makefile``): closing it at exit then never
+    waits for the thread blocked here."""
+    ctrl, data = _state.ctrl, _state.received
+    while b"\n" not in data:
+        try:
+            chunk = ctrl.recv(65536) if ctrl is not None else b""
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    line, _, _state.received = data.partition(b"\n")
     message: dict[str, Any] = json.loads(line)
     return message
 
@@ -166,10 +172,6 @@ def _close_channels() -> None:
     if _state.ctrl is not None:
         with contextlib.suppress(OSError):
             _state.ctrl.shutdown(socket.SHUT_RDWR)  # the lifeline's read returns at once
-        if _state.lifeline is not None:
-            _state.lifeline.join(1.0)
-        if _state.lifeline is None or not _state.lifeline.is_alive():
-            _state.reader.close()
         _state.ctrl.close()
     handoff = sys.modules.get("asyncdev._handoff")
     if handoff is not None:
@@ -185,7 +187,6 @@ def _main() -> int:
     ctrl = socket.socket(fileno=int(ctrl_text))
     ctrl.set_inheritable(False)
     _state.ctrl = ctrl
-    _state.reader = ctrl.makefile("rb")
     _die_with_parent(int(parent_text))
     listen_fds = [int(fd) for fd in fds_text.split(",") if fd]
     handoff_fds = [int(fd) for fd in handoff_text.split(",") if fd]
@@ -218,8 +219,7 @@ def _main() -> int:
     _send("started")
     _apply_env(go["env"])
     _state.listen_fds = listen_fds
-    _state.lifeline = threading.Thread(target=_lifeline, name="asyncdev-lifeline", daemon=True)
-    _state.lifeline.start()
+    threading.Thread(target=_lifeline, name="asyncdev-lifeline", daemon=True).start()
     if go.get("error"):
         return _serve_failure(RuntimeError(go["error"]))
 
