@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -190,50 +190,52 @@ def _fresh_copy(app: App, opt: Options, label: str) -> App:
     return replace(app, cwd=target)
 
 
-def run_startup(cell: Cell, chosen: list[Server], opt: Options) -> dict[str, ServerRun]:
-    runs = _prepare(cell, chosen)
+def _fresh_starts(
+    cell: Cell, chosen: list[Server], opt: Options, runs: dict[str, ServerRun], label: str,
+) -> Iterator[tuple[int, Server, ServerRun, App, procs.ServerProcess, float]]:
+    """Round after round, each server still in the running, started on a fresh copy of
+    its app: (round, server, run, app, process, seconds to first response). A server
+    that fails to start fails its run and is not yielded."""
     for round_no in range(opt.rounds):
         for server in chosen:
             run = runs[server.name]
             if run.status != "ok":
                 continue
-            app = _fresh_copy(server.app or cell.app, opt, f"startup-{server.name}")
+            app = _fresh_copy(server.app or cell.app, opt, f"{label}-{server.name}")
             try:
                 proc, seconds = _start(server, app, opt)
             except procs.StartError as exc:
                 run.fail(str(exc))
                 continue
-            proc.stop()
-            run.samples.append({"ms": seconds * 1000})
-            opt.log(f"[{cell.name}] round {round_no + 1}/{opt.rounds} {server.name}: "
-                    f"{seconds * 1000:.0f} ms")
+            yield round_no, server, run, app, proc, seconds
+
+
+def run_startup(cell: Cell, chosen: list[Server], opt: Options) -> dict[str, ServerRun]:
+    runs = _prepare(cell, chosen)
+    for round_no, server, run, _, proc, seconds in _fresh_starts(
+        cell, chosen, opt, runs, "startup"
+    ):
+        proc.stop()
+        run.samples.append({"ms": seconds * 1000})
+        opt.log(f"[{cell.name}] round {round_no + 1}/{opt.rounds} {server.name}: "
+                f"{seconds * 1000:.0f} ms")
     return runs
 
 
 def run_idle_memory(cell: Cell, chosen: list[Server], opt: Options,
                     *, settle: float = 2.0) -> dict[str, ServerRun]:
     runs = _prepare(cell, chosen)
-    for round_no in range(opt.rounds):
-        for server in chosen:
-            run = runs[server.name]
-            if run.status != "ok":
-                continue
-            app = _fresh_copy(server.app or cell.app, opt, f"idle-{server.name}")
-            try:
-                proc, _ = _start(server, app, opt)
-            except procs.StartError as exc:
-                run.fail(str(exc))
-                continue
-            try:
-                # "Idle" is defined as this long after the first response: reloaders
-                # start their workers (and spares) in the background.
-                time.sleep(settle)
-                sample = _mem_info(procs.tree_memory(proc.pid))
-            finally:
-                proc.stop()
-            run.samples.append(sample)
-            opt.log(f"[{cell.name}] round {round_no + 1}/{opt.rounds} {server.name}: "
-                    f"RSS {sample['rss_mib']:.1f} MiB in {sample['processes']} processes")
+    for round_no, server, run, _, proc, _ in _fresh_starts(cell, chosen, opt, runs, "idle"):
+        try:
+            # "Idle" is defined as this long after the first response: reloaders
+            # start their workers (and spares) in the background.
+            time.sleep(settle)
+            sample = _mem_info(procs.tree_memory(proc.pid))
+        finally:
+            proc.stop()
+        run.samples.append(sample)
+        opt.log(f"[{cell.name}] round {round_no + 1}/{opt.rounds} {server.name}: "
+                f"RSS {sample['rss_mib']:.1f} MiB in {sample['processes']} processes")
     return runs
 
 
@@ -297,51 +299,42 @@ def run_reload(cell: Cell, chosen: list[Server], opt: Options, *, settle: float 
                after: float = 0.5, timeout: float = 20.0) -> dict[str, ServerRun]:
     runs = _prepare(cell, chosen)
     edit_no = 0
-    for round_no in range(opt.rounds):
-        for server in chosen:
-            run = runs[server.name]
-            if run.status != "ok":
-                continue
-            app = _fresh_copy(server.app or cell.app, opt, f"{cell.name}-{server.name}")
+    for round_no, server, run, app, proc, _ in _fresh_starts(cell, chosen, opt, runs,
+                                                             cell.name):
+        poller = _Poller(proc.port)
+        try:
             assert app.edit_file is not None
-            try:
-                proc, _ = _start(server, app, opt)
-            except procs.StartError as exc:
-                run.fail(str(exc))
+            # Nobody saves within a second of starting the server; reloaders use
+            # that time to arm their watchers.
+            time.sleep(settle)
+            poller.start()
+            if not poller.first_ok.wait(timeout):
+                run.fail("no successful request before the edit")
                 continue
-            poller = _Poller(proc.port)
-            try:
-                # Nobody saves within a second of starting the server; reloaders use
-                # that time to arm their watchers.
-                time.sleep(settle)
-                poller.start()
-                if not poller.first_ok.wait(timeout):
-                    run.fail("no successful request before the edit")
-                    continue
-                edit_no += 1
-                # A new size on every edit: the latency measured is the reload's own,
-                # not that of a stale-bytecode mishap (tested elsewhere).
-                marker = f"edit-{edit_no}" + "." * edit_no
-                poller.watch(marker)
-                t0 = time.monotonic()
-                _edit(app.cwd / app.edit_file, marker)
-                if not poller.seen.wait(timeout):
-                    failed, total = poller.failures(t0, time.monotonic())
-                    run.samples.append({"ms": None, "failed": failed, "requests": total})
-                    run.fail(f"new code not served within {timeout:.0f} s")
-                    continue
-                assert poller.seen_at is not None
-                latency = poller.seen_at - t0
-                time.sleep(after)  # failures right after the switch count too
-                failed, total = poller.failures(t0, poller.seen_at + after)
-                run.samples.append({"ms": latency * 1000, "failed": failed, "requests": total})
-                opt.log(f"[{cell.name}] round {round_no + 1}/{opt.rounds} {server.name}: "
-                        f"{latency * 1000:.0f} ms, {failed} failed of {total}")
-            finally:
-                poller.halt.set()
-                if poller.is_alive():
-                    poller.join(timeout=15)
-                proc.stop()
+            edit_no += 1
+            # A new size on every edit: the latency measured is the reload's own,
+            # not that of a stale-bytecode mishap (tested elsewhere).
+            marker = f"edit-{edit_no}" + "." * edit_no
+            poller.watch(marker)
+            t0 = time.monotonic()
+            _edit(app.cwd / app.edit_file, marker)
+            if not poller.seen.wait(timeout):
+                failed, total = poller.failures(t0, time.monotonic())
+                run.samples.append({"ms": None, "failed": failed, "requests": total})
+                run.fail(f"new code not served within {timeout:.0f} s")
+                continue
+            assert poller.seen_at is not None
+            latency = poller.seen_at - t0
+            time.sleep(after)  # failures right after the switch count too
+            failed, total = poller.failures(t0, poller.seen_at + after)
+            run.samples.append({"ms": latency * 1000, "failed": failed, "requests": total})
+            opt.log(f"[{cell.name}] round {round_no + 1}/{opt.rounds} {server.name}: "
+                    f"{latency * 1000:.0f} ms, {failed} failed of {total}")
+        finally:
+            poller.halt.set()
+            if poller.is_alive():
+                poller.join(timeout=15)
+            proc.stop()
     return runs
 
 
