@@ -344,9 +344,8 @@ class Supervisor:
         self._on_exit(child, code)
 
     def _close(self, child: Child) -> None:
-        if child in self.unclosed:
-            self.unclosed.discard(child)
-            child.close()
+        self.unclosed.discard(child)
+        child.close()  # idempotent
 
     def _on_message(self, child: Child, message: dict[str, Any]) -> None:
         kind = message["t"]
