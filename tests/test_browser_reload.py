@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from asyncdev._browser_reload import PROCESS_ID
+from asyncdev._features.browser_reload import PROCESS_ID
 from asyncdev.testing import run_in_thread
 
 PAGE = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"

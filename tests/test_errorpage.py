@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from asyncdev._errorpage import render_traceback_page
+from asyncdev._features.errorpage import render_traceback_page
 from asyncdev.testing import run_in_thread
 
 

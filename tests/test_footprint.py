@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from asyncdev._entry import CHILD_ENV_VAR
+from asyncdev._reload.entry import CHILD_ENV_VAR
 from reload_helpers import Supervised, child_env, write_app
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="reload needs POSIX")
@@ -29,9 +29,9 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="reload needs PO
 # Optional layers and modules only they need: a plain ASGI app that has met neither a
 # WebSocket nor an error loads none of them, and nor does its spare.
 OPTIONAL = (
-    "asyncdev._websocket", "asyncdev._wshandshake", "wsproto", "asyncdev._errorpage",
-    "asyncdev._wsgi", "a2wsgi", "asyncdev._static", "asyncdev._browser_reload",
-    "asyncdev._welcome", "zipfile", "email.utils",
+    "asyncdev._server.websocket", "asyncdev._protocol.wshandshake", "wsproto",
+    "asyncdev._features.errorpage", "asyncdev._server.wsgi", "a2wsgi", "asyncdev._features.static",
+    "asyncdev._features.browser_reload", "asyncdev._features.welcome", "zipfile", "email.utils",
 )
 
 SITECUSTOMIZE = """\
@@ -41,7 +41,7 @@ import sys
 
 _dump_dir = os.environ.get("FOOTPRINT_DUMP_DIR")
 if _dump_dir and %(env_var)r in os.environ:
-    import asyncdev._child as _child
+    import asyncdev._reload.child as _child
 
     _send = _child._send
 
@@ -131,7 +131,8 @@ def test_plain_asgi_app_leaves_optional_layers_out_of_child_and_spare(tmp_path: 
         # The list the next spare warms names asyncdev's own modules too, ahead of the
         # libraries (which may need the app's setup to import).
         warm = serving["warm"]
-        assert {"asyncdev._cli", "asyncdev._server", "asyncdev._hostcheck", "h11"} <= set(warm)
+        assert {"asyncdev._cli", "asyncdev._server.server", "asyncdev._features.hostcheck",
+                "h11"} <= set(warm)
         own = [name for name in warm if name.partition(".")[0] == "asyncdev"]
         assert warm[: len(own)] == own
 
@@ -147,12 +148,17 @@ def test_next_spare_imports_the_layers_the_app_used(tmp_path: Path) -> None:
         assert server.get("/static/hello.txt")[2] == b"static"
         child, serving = recorder.wait("modules")
         _, spare = recorder.wait("ready", exclude=(child,))
-        assert {"asyncdev._wsgi", "a2wsgi", "asyncdev._static"} <= set(serving["warm"])
-        assert loaded(spare, ("asyncdev._wsgi", "a2wsgi.wsgi", "asyncdev._static")) == [
-            "asyncdev._wsgi", "a2wsgi.wsgi", "asyncdev._static",
+        wsgi_parts = ("asyncdev._server.wsgi", "a2wsgi.wsgi", "asyncdev._features.static")
+        assert {"asyncdev._server.wsgi", "a2wsgi", "asyncdev._features.static"} <= set(
+            serving["warm"]
+        )
+        assert loaded(spare, wsgi_parts) == [
+            "asyncdev._server.wsgi", "a2wsgi.wsgi", "asyncdev._features.static",
         ]
         # A WSGI app never gets WebSockets; nothing failed, so no error page either.
-        assert loaded(spare, ("wsproto", "asyncdev._websocket", "asyncdev._errorpage")) == []
+        assert loaded(
+            spare, ("wsproto", "asyncdev._server.websocket", "asyncdev._features.errorpage")
+        ) == []
         # The spare serves the next version.
         (tmp_path / "app.py").write_text(WSGI_APP.replace('b"wsgi"', 'b"again"'))
         server.wait_body(b"again")
@@ -184,8 +190,8 @@ def test_websocket_as_the_first_request_before_and_after_a_reload(tmp_path: Path
         # The replaced process said, as it stopped, what it had loaded since its start
         # (the WebSocket layer): the spare for the next reload imports that ahead.
         _, spare = recorder.wait("ready", exclude=(first, second))
-        assert loaded(spare, ("asyncdev._websocket", "wsproto")) == [
-            "asyncdev._websocket", "wsproto",
+        assert loaded(spare, ("asyncdev._server.websocket", "wsproto")) == [
+            "asyncdev._server.websocket", "wsproto",
         ]
 
 
@@ -198,7 +204,7 @@ LAZY_LAYERS_SCRIPT = textwrap.dedent('''\
 
     from asyncdev.testing import run_in_thread
 
-    LAYERS = ("asyncdev._websocket", "wsproto", "asyncdev._errorpage")
+    LAYERS = ("asyncdev._server.websocket", "wsproto", "asyncdev._features.errorpage")
 
 
     async def app(scope, receive, send):
@@ -250,7 +256,7 @@ def test_websocket_layer_and_error_page_load_on_first_use() -> None:
     seen = json.loads(result.stdout)
     assert seen["started"] == []
     assert seen["http"] == [[200, "hello"], []]
-    assert seen["websocket"] == ["echo:hi", ["asyncdev._websocket", "wsproto"]]
+    assert seen["websocket"] == ["echo:hi", ["asyncdev._server.websocket", "wsproto"]]
     (status, page), layers = seen["error"]
     assert status == 500 and "&lt;boom&gt;" in page and "RuntimeError" in page
-    assert layers == ["asyncdev._websocket", "wsproto", "asyncdev._errorpage"]
+    assert layers == ["asyncdev._server.websocket", "wsproto", "asyncdev._features.errorpage"]

@@ -11,13 +11,9 @@ from pathlib import Path
 import pytest
 
 from asyncdev._config import Config
+from asyncdev._envfile import apply_env_file, parse_env_file
 from asyncdev._errors import AppImportError, ConfigError
-from asyncdev._importer import (
-    apply_env_file,
-    detect_interface,
-    load_app,
-    parse_env_file,
-)
+from asyncdev._importer import detect_interface, load_app
 
 ASGI3_SOURCE = """
 async def app(scope, receive, send):
@@ -50,12 +46,10 @@ def load(app, **options):
 # --- what can be loaded -----------------------------------------------------------------
 
 
-def test_no_app_is_the_welcome_page():
-    from asyncdev._welcome import welcome_app
-
-    loaded = load(None)
-    assert loaded.app is welcome_app
-    assert (loaded.interface, loaded.description) == ("asgi3", "welcome page")
+def test_no_app_is_for_the_server_to_decide():
+    # The welcome page is the server's choice; the loader only loads what it is given.
+    with pytest.raises(AppImportError, match="No app was given"):
+        load(None)
 
 
 def test_module_and_attribute(project):

@@ -69,7 +69,7 @@ SERVER_SCRIPT = textwrap.dedent(
     import asyncio, resource, sys
     from asyncdev._config import Config
     from asyncdev._loops import new_event_loop
-    from asyncdev._server import Server
+    from asyncdev._server.server import Server
 
     async def app(scope, receive, send):
         if scope["type"] != "http":

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from asyncdev import _logging
+from asyncdev import _banner, _logging
+from asyncdev._banner import format_banner, lan_address
 from asyncdev._config import Config
 from asyncdev._errors import ConfigError
 from asyncdev._logging import (
@@ -18,8 +19,6 @@ from asyncdev._logging import (
     DefaultFormatter,
     configure_logging,
     escape_control,
-    format_banner,
-    lan_address,
     should_use_colour,
 )
 
@@ -40,7 +39,6 @@ def restore_loggers():
         logger.handlers[:] = handlers
         logger.setLevel(level)
         logger.propagate = propagate
-    _logging.set_embedded(False)
 
 
 def access_record(target: str, status: int = 200, client: str = "127.0.0.1:5000"):
@@ -169,18 +167,6 @@ def test_configure_logging_without_access_log(restore_loggers):
     assert stream.getvalue() == ""
 
 
-def test_embedded_leaves_logging_alone(restore_loggers, caplog):
-    _logging.set_embedded(True)
-    stream = io.StringIO()
-    configure_logging(Config(), stream=stream)
-    error = logging.getLogger("asyncdev.error")
-    assert not any(getattr(h, "_asyncdev_handler", False) for h in error.handlers)
-    with caplog.at_level(logging.INFO):
-        error.warning("reaches %s", "caplog")
-    assert "reaches caplog" in caplog.text
-    assert stream.getvalue() == ""
-
-
 # --- banner -----------------------------------------------------------------------------
 
 NOW = datetime.datetime(2026, 3, 17, 10, 4, 5)
@@ -240,9 +226,9 @@ def test_banner_colour():
 
 
 def test_print_banner_finds_the_lan_url(monkeypatch):
-    monkeypatch.setattr(_logging, "lan_address", lambda: "10.1.2.3")
+    monkeypatch.setattr(_banner, "lan_address", lambda: "10.1.2.3")
     out = io.StringIO()
-    _logging.print_banner(
+    _banner.print_banner(
         version="1", app_description="main:app", interface="asgi3", loop_name="asyncio",
         urls=["http://127.0.0.1:9000"], reload=False, bound_all_interfaces=True, port=9000,
         colour=False, stream=out,

@@ -8,7 +8,7 @@ import json
 import pytest
 import websockets
 
-from asyncdev._proxy import parse_forwarded
+from asyncdev._features.proxy import parse_forwarded
 from asyncdev.testing import run_in_thread
 
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from asyncdev._child import error_app
-from asyncdev._dispatcher import Dispatcher
-from asyncdev._entry import EntryPlan, entry_plan
-from asyncdev._supervisor import _invalidate_bytecode
-from asyncdev._watch import ReloadFilter, default_reload_dirs, glob_to_regex
+from asyncdev._features.errorpage import startup_error_app as error_app
+from asyncdev._reload.dispatcher import Dispatcher
+from asyncdev._reload.entry import EntryPlan, entry_plan
+from asyncdev._reload.supervisor import _invalidate_bytecode
+from asyncdev._reload.watch import ReloadFilter, default_reload_dirs, glob_to_regex
 
 # --- globs and the filter ------------------------------------------------------------------
 
@@ -228,24 +228,6 @@ def test_error_page_hides_the_traceback_from_remote_clients() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
-def test_error_app_completes_lifespan() -> None:
-    app = error_app(RuntimeError("boom"))
-    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return messages.pop(0)
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    asyncio.run(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
-    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-
-
-# --- the supervisor's dispatcher ---------------------------------------------------------
-
-
 def _dispatcher() -> tuple[Dispatcher, list[BaseException]]:
     errors: list[BaseException] = []
     return Dispatcher(errors.append), errors
@@ -314,8 +296,9 @@ def test_the_supervisor_imports_neither_asyncio_nor_the_http_layers() -> None:
     """It lives as long as the session: asyncio and ssl would double its memory."""
     code = (
         "import sys\n"
-        "import asyncdev, asyncdev.__main__, asyncdev._api, asyncdev._supervisor\n"
-        "print(sorted({'asyncio', 'ssl', 'h11', 'uvloop', 'asyncdev._server'} & set(sys.modules)))"
+        "import asyncdev, asyncdev.__main__, asyncdev._api, asyncdev._reload.supervisor\n"
+        "print(sorted({'asyncio', 'ssl', 'h11', 'uvloop', 'asyncdev._server.server'}"
+        " & set(sys.modules)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,

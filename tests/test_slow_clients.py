@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from asyncdev._connection import HTTPConnection
+from asyncdev._server.connection import HTTPConnection
 from asyncdev.testing import RunningServer, run_in_thread
 from hostile_helpers import (
     TIMEOUT,

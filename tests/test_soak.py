@@ -62,7 +62,7 @@ ASYNCDEV = textwrap.dedent(
     from soak_app import app
     from asyncdev._config import Config
     from asyncdev._loops import new_event_loop
-    from asyncdev._server import Server
+    from asyncdev._server.server import Server
 
     loop, _ = new_event_loop("auto")
     server = Server(Config(app=app, port=int(sys.argv[2]), access_log=False,

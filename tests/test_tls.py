@@ -11,8 +11,8 @@ import sys
 import httpx
 import pytest
 
-from asyncdev import _tls
 from asyncdev._errors import StartupError
+from asyncdev._server import tls as _tls
 from asyncdev.testing import run_in_thread
 
 LOOPS = ["asyncio", "uvloop"]

@@ -1,6 +1,6 @@
 """WebSockets end to end: the websockets client (or raw sockets) against asyncdev.testing.
 
-The sans-IO opening handshake (``asyncdev._wshandshake``) is also checked on its own,
+The sans-IO opening handshake (``asyncdev._protocol.wshandshake``) is also checked on its own,
 headers in and bytes out, at the end.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from asyncdev._wshandshake import (
+from asyncdev._protocol.wshandshake import (
     Handshake,
     accept_response,
     denial_response,

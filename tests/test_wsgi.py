@@ -369,3 +369,19 @@ def test_saturated_pool_queues_requests_and_warns():
             release.set()
         assert [f.result().status_code for f in (*first, third)] == [200, 200, 200]
         assert count[0] == 3
+
+
+@pytest.mark.parametrize("lifespan", ["auto", "on"])
+def test_a_wsgi_app_has_no_lifespan_to_run(lifespan):
+    # A WSGI app has no startup or shutdown hooks: the server runs no lifespan with it,
+    # even when asked to, and never calls the app outside a request.
+    calls = []
+
+    def app(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    with run_in_thread(app, lifespan=lifespan) as server:
+        assert httpx.get(server.url + "/x").text == "ok"
+    assert calls == ["/x"]

@@ -8,28 +8,12 @@ import pytest
 
 from asyncdev._config import Config
 from asyncdev._errors import ClientDisconnected
-from asyncdev._wsgi import wrap_wsgi
+from asyncdev._server.wsgi import wrap_wsgi
 from wsgi_helpers import drive, http_scope, response_of
 
 
 def never_called(environ, start_response):
     raise AssertionError("the WSGI app must not be called")
-
-
-async def test_lifespan_is_acknowledged_without_calling_the_app():
-    app = wrap_wsgi(never_called, Config(threads=1))
-    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    sent = []
-
-    async def receive():
-        return incoming.pop(0)
-
-    async def send(message):
-        sent.append(message)
-
-    await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
-    assert sent == [{"type": "lifespan.startup.complete"},
-                    {"type": "lifespan.shutdown.complete"}]
 
 
 async def test_websocket_is_closed_before_accepting():

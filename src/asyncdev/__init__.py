@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import Config
 from ._errors import AppImportError, AsyncdevError, ClientDisconnected, ConfigError, StartupError
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._api import run, serve
-    from ._server import Server
+    from ._server.server import Server
 
-__version__ = "0.1.0"
 
 # The reload supervisor imports this package but must not pay for the HTTP stack
 # (asyncio, h11, ...): those names are imported on first use.
-_LAZY = {"run": "._api", "serve": "._api", "Server": "._server"}
+_LAZY = {"run": "._api", "serve": "._api", "Server": "._server.server"}
 
 
 def __getattr__(name: str) -> Any:

@@ -363,7 +363,7 @@ def version_text() -> str:
     """``asyncdev 0.1.0 (Python 3.11.7, h11 0.16.0, uvloop 0.21.0)``."""
     from importlib import metadata
 
-    from . import __version__
+    from ._version import __version__
 
     def version_of(name: str) -> str:
         try:
@@ -498,7 +498,7 @@ def build_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         # process loads the file itself so that a reload sees its new contents.
         env_file = cli.get("env_file", env.get(ENV_PREFIX + "ENV_FILE"))
         if env_file:
-            from ._importer import parse_env_file
+            from ._envfile import parse_env_file
 
             from_file = {
                 key: value for key, value in parse_env_file(env_file).items()

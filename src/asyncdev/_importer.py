@@ -2,9 +2,8 @@
 
 Accepts a callable, ``pkg.module:attr`` (``attr`` may be dotted), ``pkg.module`` (the
 attribute defaults to ``app``, then ``application`` as Django's wsgi.py/asgi.py name
-it), ``path/to/file.py[:attr]``, or ``None`` for the built-in welcome page. Every
-failure is an ``AppImportError`` that says what to do, chained to the original error.
-Also reads ``.env`` files into ``os.environ`` (``apply_env_file``).
+it) or ``path/to/file.py[:attr]``. Every failure is an ``AppImportError`` that says
+what to do, chained to the original error.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import importlib
 import inspect
 import logging
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,17 +19,16 @@ from dataclasses import dataclass
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import AppImportError, ConfigError
+from ._errors import AppImportError
+from ._usercode import is_user_file
 
 if TYPE_CHECKING:
     from ._config import Config
 
 __all__ = [
     "LoadedApp",
-    "apply_env_file",
     "detect_interface",
     "load_app",
-    "parse_env_file",
 ]
 
 logger = logging.getLogger("asyncdev.error")
@@ -53,15 +50,16 @@ class LoadedApp:
     app: Callable[..., Any]
     interface: ResolvedInterface
     description: str
+    # Whether the server runs the ASGI lifespan protocol with it: a WSGI app has no
+    # startup or shutdown hooks, and asyncdev's own pages need none.
+    lifespan: bool = True
 
 
 def load_app(config: Config) -> LoadedApp:
     """Import (or take) ``config.app``, call the factory if asked, detect the interface."""
     target = config.app
     if target is None:
-        from ._welcome import welcome_app
-
-        return LoadedApp(welcome_app, "asgi3", "welcome page")
+        raise AppImportError("No app was given. Give one like main:app.")
     _prepare_sys_path(config.app_dir)
     if isinstance(target, str):
         obj, description = _import_from_string(target)
@@ -79,7 +77,7 @@ def load_app(config: Config) -> LoadedApp:
         interface = detect_interface(obj, description=description)
     else:
         interface = config.interface
-    return LoadedApp(obj, interface, description)
+    return LoadedApp(obj, interface, description, lifespan=interface != "wsgi")
 
 
 # --- interface detection --------------------------------------------------------------
@@ -279,13 +277,8 @@ def _where(tb: TracebackType | None) -> str:
     frames = [f for f in traceback.extract_tb(tb) if not f.filename.startswith("<frozen")]
     if not frames:
         return ""
-    # Prefer the deepest frame outside the interpreter and installed packages: that is
-    # the line of the user's code to look at.
-    installed = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
-    ours = [
-        f for f in frames
-        if not f.filename.startswith(installed) and "site-packages" not in f.filename
-    ]
+    # Prefer the deepest frame of the user's own code: that is the line to look at.
+    ours = [f for f in frames if is_user_file(f.filename)]
     frame = (ours or frames)[-1]
     return f" ({frame.filename}, line {frame.lineno})"
 
@@ -385,104 +378,3 @@ def _a_type(obj: object) -> str:
     if inspect.ismodule(obj):
         return "a module"
     return f"a {type(obj).__name__}"
-
-
-# --- .env files ------------------------------------------------------------------------
-
-_ENV_LINE = re.compile(
-    r"""^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(?P<value>.*?)\s*$"""
-)
-_DOUBLE_QUOTE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
-
-
-def parse_env_file(path: str) -> dict[str, str]:
-    """The ``KEY=VALUE`` pairs of a ``.env`` file, in order.
-
-    Supported: blank lines, ``#`` comments (whole-line, or after an unquoted value
-    following whitespace), an ``export`` prefix, ``'single'`` quotes (literal),
-    ``"double"`` quotes (``\\n``, ``\\t``, ``\\"``, ``\\\\`` escapes, may span lines).
-    No ``${VAR}`` interpolation. A malformed line raises ``ConfigError`` with its number.
-    """
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        raise ConfigError(f"env_file: {path!r} does not exist (cwd: {os.getcwd()}).") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"env_file: cannot read {path!r}: {exc}") from exc
-    result: dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        number = index + 1
-        line = lines[index]
-        index += 1
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _ENV_LINE.match(line)
-        if match is None:
-            raise ConfigError(
-                f"env_file: {path} line {number}: expected KEY=VALUE, got {stripped!r}"
-            )
-        key, raw = match.group("key"), match.group("value")
-        if raw.startswith('"'):
-            text = raw[1:]
-            while not _closing_quote(text):
-                if index >= len(lines):
-                    raise ConfigError(
-                        f"env_file: {path} line {number}: the double quote is never closed"
-                    )
-                text += "\n" + lines[index]
-                index += 1
-            end = _closing_quote(text)
-            assert end is not None
-            value = _unescape(text[: end - 1])
-            rest = text[end:].strip()
-        elif raw.startswith("'"):
-            end = raw.find("'", 1)
-            if end < 0:
-                raise ConfigError(
-                    f"env_file: {path} line {number}: the single quote is never closed"
-                )
-            value = raw[1:end]
-            rest = raw[end + 1 :].strip()
-        else:
-            value = re.split(r"\s+#", raw, maxsplit=1)[0].strip()
-            rest = ""
-        if rest and not rest.startswith("#"):
-            raise ConfigError(
-                f"env_file: {path} line {number}: unexpected text after the quoted value"
-            )
-        result[key] = value
-    return result
-
-
-def _closing_quote(text: str) -> int | None:
-    """One past the index of the first unescaped double quote, or None."""
-    escaped = False
-    for position, char in enumerate(text):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            return position + 1
-    return None
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _DOUBLE_QUOTE_ESCAPES.get(m.group(1), m.group(0)), text)
-
-
-def apply_env_file(path: str, *, override: bool = False) -> dict[str, str]:
-    """Load ``path`` into ``os.environ`` and return what was set.
-
-    Variables already in the environment win unless ``override`` is true, so
-    ``FOO=1 asyncdev`` beats ``FOO=2`` in the file (python-dotenv's default).
-    """
-    applied: dict[str, str] = {}
-    for key, value in parse_env_file(path).items():
-        if override or key not in os.environ:
-            os.environ[key] = value
-            applied[key] = value
-    return applied

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._config import AppLike, Config
 from ._errors import AsyncdevError, ConfigError, StartupError
-from ._server import Server
+from ._server.server import Server
 
 __all__ = ["RunningServer", "run_in_thread", "serving"]
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._errors import StartupError
+from .._errors import StartupError
 
 __all__ = [
     "add_plain_http_hint",

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from ._config import Config
-    from ._types import ASGIApp, Receive, Scope, Send
+    from .._config import Config
+    from .._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["StaticFiles"]
 

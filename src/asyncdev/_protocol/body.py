@@ -3,13 +3,15 @@
 ``BodyFramer`` accepts a Transfer-Encoding only if it can decode it, then turns
 buffered chunked bytes into ``Body`` events and ``EndOfBody``: chunk lines, extensions
 and trailers read strictly and bounded, the body held to its limit (413). It is the
-body half of ``_parser.RequestParser``: same buffer, same states, these events.
+body half of ``parser.RequestParser``: same buffer, same states, these events.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Final
+
+from .grammar import TOKEN, is_token
 
 __all__ = [
     "MAX_CHUNK_LINE",
@@ -62,18 +64,15 @@ class ProtocolError:
 
 # --- grammar --------------------------------------------------------------------------
 
-# RFC 9110 section 5.6.2: token.
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 # RFC 9112 section 7.1: chunk-size [ chunk-ext ] CRLF, with
 # chunk-ext = *( ";" chunk-ext-name [ "=" chunk-ext-val ] ). The bad whitespace the
 # grammar tolerates around ";" and "=" is refused: lenient chunk parsing is a classic
 # lever of request smuggling between two parsers (CVE-2025-43859 in h11, for one).
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _chunk_line = re.compile(
-    rb"([0-9A-Fa-f]{1,16})(?:;" + _TOKEN + rb"(?:=(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*"
+    rb"([0-9A-Fa-f]{1,16})(?:;" + TOKEN + rb"(?:=(?:" + TOKEN + rb"|" + _QUOTED + rb"))?)*"
 ).fullmatch
-_field_line = re.compile(_TOKEN + rb":[\t\x20-\x7e\x80-\xff]*").fullmatch
-_is_token = re.compile(_TOKEN).fullmatch
+_field_line = re.compile(TOKEN + rb":[\t\x20-\x7e\x80-\xff]*").fullmatch
 # Longest chunk-size line (size plus extensions) accepted. Extensions and trailer
 # fields of one message together are held to the head limit (limit_request_head).
 MAX_CHUNK_LINE: Final = 4096
@@ -120,7 +119,7 @@ class BodyFramer:
         if (
             codings[-1] != b"chunked"
             or codings.count(b"chunked") > 1
-            or not all(_is_token(coding) for coding in codings)
+            or not all(is_token(coding) for coding in codings)
         ):
             # RFC 9112 section 6.3: chunked not final (or malformed, or applied twice)
             # leaves the body length undeterminable: 400.

@@ -16,8 +16,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._config import Config
-    from ._types import ASGIApp, Receive, Scope, Send
+    from .._config import Config
+    from .._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["HostCheck", "host_check", "is_loopback_bind"]
 

@@ -17,8 +17,8 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._connection import HTTPConnection
-    from ._server import Server
+    from .._server.connection import HTTPConnection
+    from .._server.server import Server
 
 __all__ = ["adopt", "close_sockets", "hand_over_when_idle", "set_sockets", "stop_adopting"]
 
@@ -89,7 +89,7 @@ def adopt(server: Server, loop: asyncio.AbstractEventLoop) -> None:
     incoming, state = _incoming, server.state
     if incoming is None or state is None or server.config.is_ssl:
         return
-    from ._connection import HTTPConnection
+    from .._server.connection import HTTPConnection
 
     tasks: set[asyncio.Task[Any]] = set()
 

@@ -3,7 +3,7 @@
 A strictness layer around h11: when a head's blank line arrives, one pass over its raw
 bytes refuses what h11 would tolerate or quietly normalise (smuggling-prone framing,
 bare LF, obs-fold, control bytes, limits with their own 414/431/413), then h11 parses
-the head. ``RequestParser`` drives head and body; ``_body`` decodes chunked bodies.
+the head. ``RequestParser`` drives head and body; ``body`` decodes chunked bodies.
 Every ``ProtocolError`` means: answer its status and close. No asyncio, no socket.
 """
 
@@ -14,13 +14,12 @@ from typing import Final
 
 import h11
 
-from ._body import (
+from .body import (
     _CHUNK_SIZE,
     _CLOSED,
     _DONE,
     _HEAD,
     _LENGTH,
-    _TOKEN,
     Body,
     BodyFramer,
     ConnectionClosed,
@@ -29,11 +28,12 @@ from ._body import (
     ProtocolError,
     _Marker,
 )
+from .grammar import TOKEN
 
 __all__ = ["TLS_HANDSHAKE", "Event", "Paused", "Request", "RequestParser"]
 
 
-# --- events produced by RequestParser, besides those of _body ---------------------
+# --- events produced by RequestParser, besides those of body.py------------------
 
 
 class Request:
@@ -89,7 +89,7 @@ Event = Request | Body | _Marker | ProtocolError
 # fragment is not sent (RFC 9110 section 7.1), and a server that accepted one would
 # disagree with caches and proxies about what the target is.
 _request_line = re.compile(
-    rb"(" + _TOKEN + rb") ([\x21\x22\x24-\x7e]+) HTTP/([0-9])\.([0-9])"
+    rb"(" + TOKEN + rb") ([\x21\x22\x24-\x7e]+) HTTP/([0-9])\.([0-9])"
 ).fullmatch
 _version_shape = re.compile(rb"HTTP/[0-9](?:\.[0-9])?").fullmatch
 # Bytes allowed in a head besides CRLF: HTAB, SP, VCHAR and obs-text (RFC 9110 section
@@ -188,7 +188,7 @@ class RequestParser(BodyFramer):
             return self._next_head()
         if state == _LENGTH:
             # Content-Length framing (RFC 9112 section 6.2) is read here rather than in
-            # _body: every body read then costs one call, not two.
+            # body.py: every body read then costs one call, not two.
             left = self._left
             if not left:
                 self._state = _DONE

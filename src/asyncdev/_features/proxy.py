@@ -15,8 +15,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._config import Config
-    from ._types import ASGIApp, Receive, Scope, Send
+    from .._config import Config
+    from .._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["ProxyHeaders", "parse_forwarded"]
 

@@ -5,7 +5,8 @@ socket(s) named in ``_ASYNCDEV_RELOAD_CHILD`` (then deletes it), arranges to die
 the supervisor, imports asyncdev and its dependencies but no user code, and waits as
 the spare. Told to go, it runs the user's entry point as ``sys.orig_argv`` would; the
 ``serve()`` or CLI call in it reaches ``run_child``. An app that fails to import or
-start is replaced by ``error_app``, a 500 page with the traceback, until the next reload.
+start is replaced by the error page (``_features.errorpage.startup_error_app``) until
+the next reload.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from ._entry import CHILD_ENV_VAR, RELOAD_GRACE, interpreter_safe_path
+from .._usercode import is_library_file, is_own_file, is_user_file
+from .entry import CHILD_ENV_VAR, RELOAD_GRACE, interpreter_safe_path
 
 if TYPE_CHECKING:
-    from ._config import Config
-    from ._server import Server
-    from ._types import ASGIApp, Receive, Scope, Send
+    from .._config import Config
+    from .._server.server import Server
 
-__all__ = ["error_app", "in_reload_child", "main", "run_child"]
+__all__ = ["in_reload_child", "main", "run_child"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -39,8 +40,8 @@ logger = logging.getLogger("asyncdev.error")
 # in the list of modules its previous process imported (see _send_modules).
 WARM_MODULES = (
     "asyncdev._cli", "asyncdev._api", "asyncdev._logging", "asyncdev._importer",
-    "asyncdev._loops", "asyncdev._server", "asyncdev._hostcheck", "asyncdev._handoff",
-    "runpy",
+    "asyncdev._loops", "asyncdev._server.run", "asyncdev._server.server",
+    "asyncdev._features.hostcheck", "asyncdev._reload.handoff", "runpy",
 )
 
 
@@ -173,7 +174,7 @@ def _close_channels() -> None:
         with contextlib.suppress(OSError):
             _state.ctrl.shutdown(socket.SHUT_RDWR)  # the lifeline's read returns at once
         _state.ctrl.close()
-    handoff = sys.modules.get("asyncdev._handoff")
+    handoff = sys.modules.get("asyncdev._reload.handoff")
     if handoff is not None:
         handoff.close_sockets()
 
@@ -181,7 +182,7 @@ def _close_channels() -> None:
 def _main() -> int:
     value = os.environ.pop(CHILD_ENV_VAR, None)
     if value is None:
-        sys.stderr.write("asyncdev._child is started by the reload supervisor only.\n")
+        sys.stderr.write("asyncdev._reload.child is started by the reload supervisor only.\n")
         return 2
     ctrl_text, fds_text, parent_text, handoff_text = value.split(":")
     ctrl = socket.socket(fileno=int(ctrl_text))
@@ -194,7 +195,7 @@ def _main() -> int:
         # Processes the app starts must not keep the port open after we are gone.
         os.set_inheritable(fd, False)
     if len(handoff_fds) == 2:
-        from . import _handoff
+        from . import handoff as _handoff
 
         _handoff.set_sockets(*handoff_fds)
 
@@ -322,7 +323,7 @@ def _serve_failure(exc: BaseException) -> int:
     """Serve the error page for ``exc`` with the options the supervisor was given."""
     if _state.stopping:
         return 0
-    from ._config import Config
+    from .._config import Config
 
     _state.adopted = True
     options = dict(_state.base_config)
@@ -340,7 +341,7 @@ def _sockets() -> list[socket.socket]:
 
 
 def _serve(config: Config, failure: BaseException | None) -> int:
-    from ._loops import current_loop
+    from .._loops import current_loop
 
     with current_loop(config.loop) as (loop, loop_name):
         try:
@@ -354,8 +355,8 @@ def _serve_on(
     loop: asyncio.AbstractEventLoop, loop_name: str, config: Config,
     failure: BaseException | None,
 ) -> int:
-    from ._api import SignalHandlers
-    from ._server import Server
+    from .._server.run import serve_until_signal
+    from .._server.server import Server
 
     server: Server | None = None
     if failure is None:
@@ -371,8 +372,10 @@ def _serve_on(
     if server is None:
         assert failure is not None
         _report_failure(failure, loop_name)
+        from .._features.errorpage import startup_error_app
+
         error_config = config.replace(
-            app=error_app(failure, debug=config.debug_errors),
+            app=startup_error_app(failure, debug=config.debug_errors),
             interface="asgi3", factory=False, lifespan="off", app_dir=None,
         )
         server = Server(error_config, sockets=_sockets())
@@ -389,7 +392,7 @@ def _serve_on(
     for fd in _state.listen_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
-    from . import _handoff
+    from . import handoff as _handoff
 
     _handoff.adopt(server, loop)
     with _state.lock:
@@ -398,13 +401,12 @@ def _serve_on(
         stopping = _state.stopping
     if stopping:
         server.request_shutdown()
-    with SignalHandlers(loop, server, config):
-        loop.run_until_complete(server.serve())
+    serve_until_signal(loop, server)
     return 0
 
 
 def _stop_serving(server: Server, loop: asyncio.AbstractEventLoop, handoff: bool) -> None:
-    from . import _handoff
+    from . import handoff as _handoff
 
     _handoff.stop_adopting(loop)
     if handoff:
@@ -430,30 +432,12 @@ def _report_failure(exc: BaseException, loop_name: str) -> None:
     _send("failed", files=_user_files(files), loop=loop_name)
 
 
-_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
-
-
-def _library_dirs() -> tuple[str, ...]:
-    """The standard library and site-packages directories (as given and resolved)."""
-    import site
-    import sysconfig
-
-    dirs = {sysconfig.get_paths().get(key, "") for key in
-            ("stdlib", "platstdlib", "purelib", "platlib")}
-    with contextlib.suppress(AttributeError):
-        dirs.update(site.getsitepackages())
-        dirs.add(site.getusersitepackages())
-    return tuple({os.path.join(f(d), "") for d in dirs if d
-                  for f in (os.path.abspath, os.path.realpath)})
-
-
 def _user_files(candidates: list[str]) -> list[str]:
     """Existing files outside the standard library, site-packages and asyncdev itself."""
-    excluded = (*_library_dirs(), _PACKAGE_DIR)
     result: list[str] = []
     for name in candidates:
         path = os.path.abspath(name)
-        if path.startswith(excluded) or not os.path.isfile(path):
+        if not is_user_file(path) or not os.path.isfile(path):
             continue
         path = os.path.realpath(path)
         if path not in result:
@@ -477,7 +461,6 @@ def _send_modules() -> None:
     features this app uses (the WSGI bridge, static files, ...) and its libraries.
     asyncdev's come first, as they never depend on the app's setup.
     """
-    libraries = _library_dirs()
     files: list[str] = []
     own: list[str] = []
     warm: list[str] = []
@@ -486,9 +469,9 @@ def _send_modules() -> None:
         if name == "__main__" or not isinstance(path, str):
             continue
         path = os.path.abspath(path)
-        if path.startswith(_PACKAGE_DIR):
+        if is_own_file(path):
             own.append(name)
-        elif path.startswith(libraries):
+        elif is_library_file(path):
             warm.append(name)
         else:
             files.append(path)
@@ -510,55 +493,3 @@ def _warm_libraries(names: list[str]) -> None:
             importlib.import_module(name)
         except (Exception, SystemExit):
             return
-
-
-# --- the error page -------------------------------------------------------------------
-
-
-def error_app(exc: BaseException, *, debug: bool | None = None) -> ASGIApp:
-    """An ASGI app answering every request with a 500 page about ``exc``.
-
-    The traceback is shown (HTML-escaped for browsers, plain text otherwise) when
-    ``debug`` is true or, when it is None, to clients on this machine only.
-    """
-    from ._errorpage import is_local_client, render_traceback_page, wants_html
-
-    summary = "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
-    title = f"The application could not start: {summary}"
-    hint = "Fix the code and save: the server reloads by itself.\n"
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] == "websocket":
-            # Closing before accepting makes the server refuse the handshake (403).
-            await send({"type": "websocket.close", "code": 1011})
-            return
-        show = debug if debug is not None else is_local_client(scope)
-        as_html = wants_html(scope)
-        body = render_traceback_page(
-            exc if show else None,
-            title=title if show else "Internal Server Error",
-            request_line=hint if show else None,
-            html=as_html,
-        )
-        content_type = b"text/html" if as_html else b"text/plain"
-        await send({
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", content_type + b"; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                (b"vary", b"Accept"),
-            ],
-        })
-        await send({"type": "http.response.body", "body": body})
-
-    return app

@@ -11,10 +11,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._errors import StartupError
+from .._errors import StartupError
 
 if TYPE_CHECKING:
-    from ._types import ASGIApp, Message
+    from .._types import ASGIApp, Message
 
 __all__ = ["Lifespan"]
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import _http
+from .._protocol import response as _http
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
-    from ._config import Config
-    from ._connection import HTTPConnection
-    from ._http import Request
-    from ._types import ASGIApp, Scope
+    from .._config import Config
+    from .._protocol.parser import Request
+    from .._types import ASGIApp, Scope
+    from .connection import HTTPConnection
 
 __all__ = ["Closable", "ServerState"]
 
@@ -55,7 +55,7 @@ class ServerState:
         # (True when it took the connection over).
         self.upgrade: Callable[[HTTPConnection, Request, Scope], bool] | None = None
         # Reload hook: passes an idle keep-alive connection to the next server process
-        # before this one closes its copy (see _child.py).
+        # before this one closes its copy (see _reload/handoff.py).
         self.hand_over: Callable[[HTTPConnection], None] | None = None
 
     def default_headers(self) -> list[bytes]:

@@ -2,12 +2,12 @@
 
 An ASGI 3 callable that answers every HTTP request with a short page explaining how to
 point asyncdev at your own application: HTML for browsers, plain text for other
-clients (curl, scripts). Lifespan events are acknowledged; WebSockets are refused.
+clients (curl, scripts); WebSockets are refused.
 """
 
 from __future__ import annotations
 
-from ._types import Receive, Scope, Send
+from .._types import Receive, Scope, Send
 
 __all__ = ["welcome_app"]
 
@@ -88,16 +88,9 @@ def _wants_html(scope: Scope) -> bool:
 
 
 async def welcome_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """ASGI 3: the welcome page for ``http``, acknowledgements for ``lifespan``."""
+    """ASGI 3: the welcome page for ``http``; WebSockets are refused. The server runs
+    no lifespan with it."""
     kind = scope["type"]
-    if kind == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
     if kind == "websocket":
         await receive()  # websocket.connect
         await send({"type": "websocket.close", "code": 1000})

@@ -1,7 +1,7 @@
 """The reload supervisor: owns the listening socket and the watcher, replaces server processes.
 
 ``supervise(config)`` binds once, then runs the user's command line again in a fresh
-interpreter (``_child.main``) that inherits the socket, and on each relevant file change
+interpreter (``child.main``) that inherits the socket, and on each relevant file change
 tells that process to drain and starts the next one at once, from a spare interpreter
 kept ready with asyncdev imported. Connections arriving in between wait in the listen
 backlog. It never imports the user's code, nor the HTTP layers.
@@ -27,21 +27,21 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ._dispatcher import Dispatcher, Timer
-from ._entry import CHILD_ENV_VAR, RELOAD_GRACE, EntryPlan, entry_plan
-from ._errors import ConfigError
-from ._watch import ReloadFilter, default_reload_dirs, relative
+from .._errors import ConfigError
+from .dispatcher import Dispatcher, Timer
+from .entry import CHILD_ENV_VAR, RELOAD_GRACE, EntryPlan, entry_plan
+from .watch import ReloadFilter, default_reload_dirs, relative
 
 if TYPE_CHECKING:
-    from ._config import Config
+    from .._config import Config
 
 __all__ = ["Supervisor", "reload_unavailable", "supervise"]
 
 logger = logging.getLogger("asyncdev.error")
 
-_BOOT = "from asyncdev._child import main; main()"
+_BOOT = "from asyncdev._reload.child import main; main()"
 # A spare is told to go at once when ready; one still importing after this long is
 # replaced rather than waited for.
 _SPARE_WAIT = 5.0
@@ -60,12 +60,14 @@ def reload_unavailable() -> str | None:
     return plan if isinstance(plan, str) else None
 
 
-def supervise(config: Config) -> int:
-    """Serve ``config`` with reload until Ctrl+C or SIGTERM; the process exit code."""
+def supervise(config: Config, announce: Announce) -> int:
+    """Serve ``config`` with reload until Ctrl+C or SIGTERM; the process exit code.
+
+    ``announce`` prints the banner, once, when the first server process is up."""
     plan = entry_plan(sys.orig_argv)
     if isinstance(plan, str):
         raise ConfigError(f"reload: {plan}; run it as a script or with python -m")
-    return Supervisor(config, plan).run()
+    return Supervisor(config, plan, announce).run()
 
 
 # --- one server process -------------------------------------------------------------------
@@ -151,10 +153,20 @@ def _json_config(config: Config) -> dict[str, Any]:
 # --- the supervisor -------------------------------------------------------------------------
 
 
+class Announce(Protocol):
+    """Prints the banner (``_banner.announce`` with the config bound)."""
+
+    def __call__(
+        self, *, description: str, interface: str, loop_name: str, addresses: list[Any],
+        reload_dirs: list[str],
+    ) -> None: ...
+
+
 class Supervisor:
-    def __init__(self, config: Config, plan: EntryPlan) -> None:
+    def __init__(self, config: Config, plan: EntryPlan, announce: Announce) -> None:
         self.config = config
         self.plan = plan
+        self.announce = announce
         self.cwd = os.getcwd()
         self.roots = self._reload_dirs()
         self.filter = ReloadFilter(
@@ -210,7 +222,7 @@ class Supervisor:
     # -- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> int:
-        from ._sockets import bind_sockets
+        from .._sockets import bind_sockets
 
         self.sockets = bind_sockets(self.config.replace(reload=False))
         # Idle keep-alive connections travel from the old process to the new one here.
@@ -394,28 +406,16 @@ class Supervisor:
         if self.banner_printed:
             return
         self.banner_printed = True
-        from . import __version__
-        from ._logging import print_banner
-        from ._sockets import format_url
-
         config = self.config
         app = config.app
         description = message.get("description") or (
             app if isinstance(app, str) else getattr(app, "__qualname__", "the app")
         )
-        addresses = [sock.getsockname() for sock in self.sockets]
-        port = addresses[0][1] if addresses and isinstance(addresses[0], tuple) else None
-        print_banner(
-            version=__version__,
-            app_description=str(description),
+        self.announce(
+            description=str(description),
             interface=message.get("interface") or config.interface,
             loop_name=message.get("loop") or config.loop,
-            urls=[format_url(a, config.scheme) for a in addresses],
-            reload=True,
-            bound_all_interfaces=config.uds is None and config.host in ("0.0.0.0", "::", ""),
-            port=port,
-            scheme=config.scheme,
-            colour=config.use_colors,
+            addresses=[sock.getsockname() for sock in self.sockets],
             reload_dirs=[relative(r, self.cwd) if r != self.cwd else r for r in self.roots],
         )
         sys.stdout.flush()

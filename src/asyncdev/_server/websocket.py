@@ -1,6 +1,6 @@
 """WebSockets: the ASGI ``websocket`` cycle over wsproto, after an HTTP/1.1 upgrade.
 
-``install(state)`` hooks upgrade requests; once ``_wshandshake`` accepts one, a
+``install(state)`` hooks upgrade requests; once ``_protocol.wshandshake`` accepts one, a
 ``WebSocketConnection`` becomes the transport's protocol and runs the app. It writes the
 handshake's answer, frames messages with flow control both ways, pings idle peers, runs
 the closing handshake (RFC 6455 section 7), and closes with 1012 on shutdown.
@@ -18,16 +18,16 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from wsproto.events import Message as WSMessage
 from wsproto.utilities import LocalProtocolError as WSLocalProtocolError
 
-from . import _http
-from ._connection import HIGH_WATER
-from ._errors import ClientDisconnected
-from ._wshandshake import accept_response, denial_response, read_upgrade, websocket_scope
+from .._errors import ClientDisconnected
+from .._protocol import response as _http
+from .._protocol.wshandshake import accept_response, denial_response, read_upgrade, websocket_scope
+from .connection import HIGH_WATER
 
 if TYPE_CHECKING:
-    from ._connection import HTTPConnection
-    from ._http import Request
-    from ._state import ServerState
-    from ._types import Message, Scope
+    from .._protocol.parser import Request
+    from .._types import Message, Scope
+    from .connection import HTTPConnection
+    from .state import ServerState
 
 __all__ = ["WebSocketConnection", "install"]
 

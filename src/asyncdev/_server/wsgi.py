@@ -20,9 +20,9 @@ from urllib.parse import unquote_to_bytes
 
 from a2wsgi.wsgi import Body, build_environ
 
-from ._config import Config
-from ._errors import ClientDisconnected
-from ._types import Message, Receive, Scope, Send, WSGIApp
+from .._config import Config
+from .._errors import ClientDisconnected
+from .._types import Message, Receive, Scope, Send, WSGIApp
 
 __all__ = ["WSGIBridge", "wrap_wsgi"]
 
@@ -58,15 +58,6 @@ class WSGIBridge:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            # A WSGI app has no startup or shutdown hooks: acknowledge both.
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
         elif kind == "websocket":
             # Closing before accepting makes the server answer 403.
             await send({"type": "websocket.close", "code": 1000})

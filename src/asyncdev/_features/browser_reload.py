@@ -17,9 +17,9 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._config import Config
-    from ._state import ServerState
-    from ._types import ASGIApp, Message, Receive, Scope, Send
+    from .._config import Config
+    from .._server.state import ServerState
+    from .._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["EVENTS_PATH", "PROCESS_ID", "SCRIPT_PATH", "BrowserReload", "attach", "script_tag"]
 

@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token
 
-from . import _http
+from . import response as _http
+from .grammar import has_forbidden_value_byte, is_token
 
 if TYPE_CHECKING:
-    from ._http import Request
-    from ._types import Message, Scope
+    from .._types import Message, Scope
+    from .parser import Request
 
 __all__ = ["Handshake", "accept_response", "denial_response", "read_upgrade", "websocket_scope"]
 
-_is_token: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
-_has_forbidden_value_byte: Final = re.compile(rb"[\x00\r\n]").search
 
 
 class Handshake(NamedTuple):
@@ -122,7 +120,7 @@ def accept_response(
         name, value = item
         if type(name) is not bytes or type(value) is not bytes:
             raise RuntimeError(f"websocket.accept header {item!r}: use bytes")
-        if _is_token(name) is None or _has_forbidden_value_byte(value) is not None:
+        if is_token(name) is None or has_forbidden_value_byte(value) is not None:
             raise RuntimeError(f"websocket.accept: invalid header {item!r}")
         head += (name, b": ", value, b"\r\n")
     head.append(b"\r\n")

@@ -12,29 +12,23 @@ from __future__ import annotations
 import html
 import ipaddress
 import linecache
-import os
-import sysconfig
 import traceback
 from typing import TYPE_CHECKING
 
+from .._usercode import is_library_file, is_own_file
+
 if TYPE_CHECKING:
-    from ._state import ServerState
-    from ._types import Scope
+    from .._server.state import ServerState
+    from .._types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["install", "is_local_client", "render_traceback_page", "wants_html"]
+__all__ = [
+    "install",
+    "is_local_client",
+    "render_traceback_page",
+    "startup_error_app",
+    "wants_html",
+]
 
-# The server's own frames say nothing about the user's bug: the page leaves them out
-# (the plain-text traceback below it keeps everything).
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-# Frames from these directories are the frameworks' and the standard library's, shown
-# dimmed so the eye lands on the user's own code first.
-_LIBRARY_DIRS = tuple(
-    {
-        os.path.abspath(path) + os.sep
-        for key in ("stdlib", "platstdlib", "purelib", "platlib")
-        if (path := sysconfig.get_paths().get(key))
-    }
-)
 # Source lines shown around the failing line of the user's frames.
 _CONTEXT_LINES = 2
 # A page for a recursion error would otherwise list thousands of identical frames.
@@ -104,7 +98,7 @@ def install(state: ServerState) -> None:
     default_render = state.render_error
     reload_tag = ""
     if config.browser_reload:
-        from ._browser_reload import script_tag
+        from .browser_reload import script_tag
 
         reload_tag = script_tag(config.root_path)
 
@@ -136,6 +130,49 @@ def is_local_client(scope: Scope) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+# --- the app that could not start ----------------------------------------------------
+
+
+def startup_error_app(exc: BaseException, *, debug: bool | None = None) -> ASGIApp:
+    """An ASGI app answering every request with a 500 page about ``exc``, an app that
+    could not be imported or started (the server runs no lifespan with it).
+
+    The traceback is shown (HTML-escaped for browsers, plain text otherwise) when
+    ``debug`` is true or, when it is None, to clients on this machine only.
+    """
+    summary = "".join(traceback.format_exception_only(exc)).strip().splitlines()[-1]
+    title = f"The application could not start: {summary}"
+    hint = "Fix the code and save: the server reloads by itself.\n"
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Closing before accepting makes the server refuse the handshake (403).
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        show = debug if debug is not None else is_local_client(scope)
+        as_html = wants_html(scope)
+        body = render_traceback_page(
+            exc if show else None,
+            title=title if show else "Internal Server Error",
+            request_line=hint if show else None,
+            html=as_html,
+        )
+        content_type = b"text/html" if as_html else b"text/plain"
+        await send({
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", content_type + b"; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"vary", b"Accept"),
+            ],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    return app
 
 
 # --- internals ---------------------------------------------------------------------------
@@ -269,9 +306,9 @@ def _frames_html(exc: BaseException) -> list[str]:
         if skipped and index == _MAX_FRAMES // 2:
             out.append(f'<p class="chain">... {skipped} more frames ...</p>\n')
         filename = frame.filename
-        if filename.startswith(_OWN_DIR):
-            continue
-        library = filename.startswith(_LIBRARY_DIRS) or filename.startswith("<frozen")
+        if is_own_file(filename):
+            continue  # the server's own frames say nothing about the user's bug
+        library = is_library_file(filename)
         css = "frame lib" if library else "frame"
         lineno = frame.lineno or 0
         out.append(

@@ -2,7 +2,7 @@
 
 It owns flow control both ways (a slow reader pauses the app's ``send``; a fast
 uploader is paused while the app is not reading), the timers, keep-alive, pipelining
-(requests wait their turn) and closing. With each request's ``_cycle.RequestCycle``,
+(requests wait their turn) and closing. With each request's ``cycle.RequestCycle``,
 run as one task, it is the only code that writes HTTP to a transport.
 """
 
@@ -13,14 +13,15 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
-from . import _http
-from ._cycle import RequestCycle
-from ._errors import ClientDisconnected
-from ._http import Body, EndOfBody, NeedData, ProtocolError, Request, RequestParser
+from .._errors import ClientDisconnected
+from .._protocol import response as _http
+from .._protocol.body import Body, EndOfBody, NeedData, ProtocolError
+from .._protocol.parser import TLS_HANDSHAKE, Request, RequestParser
+from .cycle import RequestCycle
 
 if TYPE_CHECKING:
-    from ._state import ServerState
-    from ._types import Scope
+    from .._types import Scope
+    from .state import ServerState
 
 __all__ = ["HIGH_WATER", "HTTPConnection"]
 
@@ -249,8 +250,8 @@ class HTTPConnection(asyncio.Protocol):
         }
 
     def _protocol_error(self, error: ProtocolError) -> None:
-        if error.reason == _http.TLS_HANDSHAKE:
-            from ._tls import tls_on_plain_port
+        if error.reason == TLS_HANDSHAKE:
+            from .tls import tls_on_plain_port
 
             tls_on_plain_port(self.client_label)  # an HTTP answer would be garbage to it
             self.close()

@@ -1,32 +1,20 @@
-"""Sans-IO HTTP/1.1: response parts in, bytes out; the request parser re-exported.
+"""Sans-IO HTTP/1.1 responses: response parts in, bytes out.
 
 Responses are framed here, not by h11: Content-Length versus chunked versus
 close-delimited (RFC 9112 section 6), unsafe header bytes from the app refused, head
-and a small body built into one buffer. Requests are parsed by ``_parser`` and
-``_body``, whose names are re-exported. Nothing here touches a socket or asyncio.
+and a small body built into one buffer; ``error_response`` is asyncdev's own 4xx/5xx.
+Nothing here touches a socket or asyncio.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from http import HTTPStatus
 
-from ._body import Body, ConnectionClosed, EndOfBody, NeedData, ProtocolError, _is_token
-from ._parser import TLS_HANDSHAKE, Event, Paused, Request, RequestParser
+from .grammar import has_forbidden_value_byte, is_token
 
 __all__ = [
-    "TLS_HANDSHAKE",
-    "Body",
-    "ConnectionClosed",
-    "EndOfBody",
-    "Event",
     "LocalProtocolError",
-    "NeedData",
-    "Paused",
-    "ProtocolError",
-    "Request",
-    "RequestParser",
     "ResponseFramer",
     "date_header_value",
     "error_response",
@@ -50,9 +38,6 @@ def _status_line(code: int) -> bytes:
 
 
 _STATUS_LINES: dict[int, bytes] = {s.value: _status_line(s.value) for s in HTTPStatus}
-
-# RFC 9110 section 5.5: CR, LF and NUL are never valid in a field value.
-_has_forbidden_value_byte = re.compile(rb"[\x00\r\n]").search
 
 _date_cache: list[object] = [0, b""]
 # IMF-fixdate names are English whatever the locale (so not time.strftime's %a and %b).
@@ -138,9 +123,9 @@ class ResponseFramer:
             name, value = item
             if type(name) is not bytes or type(value) is not bytes:
                 raise LocalProtocolError(f"header {item!r}: names and values must be bytes")
-            if _is_token(name) is None:
+            if is_token(name) is None:
                 raise LocalProtocolError(f"invalid header name {name!r}")
-            if _has_forbidden_value_byte(value) is not None:
+            if has_forbidden_value_byte(value) is not None:
                 raise LocalProtocolError(f"header {name!r} has CR, LF or NUL in its value")
             lname = name.lower()
             if lname == b"content-length":

@@ -1,9 +1,9 @@
 """One request's ASGI cycle: the ``receive``/``send`` pair and the task that runs the app.
 
 ``receive`` hands over the buffered body (100 Continue first, if the client waits for
-it); ``send`` frames the response with ``_http.ResponseFramer`` and writes it to the
+it); ``send`` frames the response with ``_protocol.response.ResponseFramer`` and writes it to the
 connection's transport; an app that fails before responding gets a 500. Reading, flow
-control and reuse stay with ``_connection.HTTPConnection``, which makes one per request.
+control and reuse stay with ``connection.HTTPConnection``, which makes one per request.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import logging
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from ._errors import ClientDisconnected
-from ._http import ResponseFramer
+from .._errors import ClientDisconnected
+from .._protocol.response import ResponseFramer
 
 if TYPE_CHECKING:
-    from ._connection import HTTPConnection
-    from ._http import Request
-    from ._types import ASGIApp, Message, Scope
+    from .._protocol.parser import Request
+    from .._types import ASGIApp, Message, Scope
+    from .connection import HTTPConnection
 
 __all__ = ["RequestCycle"]
 

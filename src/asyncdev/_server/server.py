@@ -17,17 +17,17 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._connection import HTTPConnection
-from ._errors import StartupError
-from ._lifespan import Lifespan
-from ._sockets import bind_sockets, format_url
-from ._state import ServerState
+from .._errors import StartupError
+from .._sockets import bind_sockets, format_url
+from .connection import HTTPConnection
+from .lifespan import Lifespan
+from .state import ServerState
 
 if TYPE_CHECKING:
-    from ._config import Config
-    from ._http import Request
-    from ._importer import LoadedApp
-    from ._types import ASGIApp, Receive, Scope, Send
+    from .._config import Config
+    from .._importer import LoadedApp
+    from .._protocol.parser import Request
+    from .._types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["Server", "build_app", "ssl_context"]
 
@@ -47,7 +47,7 @@ def build_app(
     """
     app: Any = loaded.app
     if loaded.interface == "wsgi":
-        from ._wsgi import wrap_wsgi
+        from .wsgi import wrap_wsgi
 
         app = bridge = wrap_wsgi(app, config)
         if on_close is not None:
@@ -63,21 +63,32 @@ def build_app(
     # static HTML pages reload too), Host check (on by default, nothing when off),
     # proxy headers outermost so that the others see the real client.
     if config.static:
-        from ._static import StaticFiles
+        from .._features.static import StaticFiles
 
         app = StaticFiles(app, config=config)
     if config.browser_reload:
-        from ._browser_reload import BrowserReload
+        from .._features.browser_reload import BrowserReload
 
         app = BrowserReload(app, config=config)
-    from ._hostcheck import host_check
+    from .._features.hostcheck import host_check
 
     app = host_check(app, config)
     if config.proxy_headers:
-        from ._proxy import ProxyHeaders
+        from .._features.proxy import ProxyHeaders
 
         app = ProxyHeaders(app, config=config)
     return app  # type: ignore[no-any-return]
+
+
+def _load(config: Config) -> LoadedApp:
+    """The app to serve: the user's, or the welcome page when none was given."""
+    from .._importer import LoadedApp, load_app
+
+    if config.app is None:
+        from .._features.welcome import welcome_app
+
+        return LoadedApp(welcome_app, "asgi3", "welcome page", lifespan=False)
+    return load_app(config)
 
 
 def ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -85,12 +96,12 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
         return None
     certfile, keyfile = config.ssl_certfile, config.ssl_keyfile
     if config.https and certfile is None:
-        from ._tls import development_certificate
+        from .tls import development_certificate
 
         certfile, keyfile = development_certificate()
     assert certfile is not None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    from ._tls import add_plain_http_hint
+    from .tls import add_plain_http_hint
 
     add_plain_http_hint(context)
     try:
@@ -200,12 +211,10 @@ class Server:
 
     async def start(self) -> None:
         """Load the app, bind, run lifespan startup, start accepting."""
-        from ._importer import load_app
-
         config = self.config
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.loaded = loaded = load_app(config)
+        self.loaded = loaded = _load(config)
         on_close: list[Callable[[float], bool]] = []
         app = build_app(loaded, config, on_close=on_close)
         state = self.state = ServerState(config, app)
@@ -215,7 +224,8 @@ class Server:
         sockets = self._sockets if self._sockets is not None else bind_sockets(config)
         self._sockets = sockets
         try:
-            self._lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
+            mode = config.lifespan if loaded.lifespan else "off"
+            self._lifespan = Lifespan(app, mode, state.lifespan_state)
             await self._lifespan.startup()
 
             def factory() -> HTTPConnection:
@@ -253,7 +263,7 @@ class Server:
             state.upgrade = _websocket_on_first_upgrade(state)
         state.render_error = _error_page_on_first_error(state)
         if config.browser_reload:
-            from ._browser_reload import attach
+            from .._features.browser_reload import attach
 
             attach(state)
 
@@ -327,7 +337,7 @@ def _websocket_on_first_upgrade(
     def upgrade(conn: HTTPConnection, request: Request, scope: Scope) -> bool:
         state.upgrade = None
         with contextlib.suppress(ImportError):
-            from ._websocket import install
+            from .websocket import install
 
             install(state)
         hook = state.upgrade
@@ -347,7 +357,7 @@ def _error_page_on_first_error(
         state.render_error = plain
         # Whatever happens here, the client still gets the plain 500.
         with contextlib.suppress(Exception):
-            from ._errorpage import install
+            from .._features.errorpage import install
 
             install(state)
         return state.render_error(scope, exc)

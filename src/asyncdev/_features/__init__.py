@@ -1,0 +1,1 @@
+"""L3, developer-experience features: plain ASGI middleware and pages."""

@@ -1,0 +1,1 @@
+"""L4, the reload wing: the supervisor and the processes it starts."""
