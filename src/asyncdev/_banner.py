@@ -69,6 +69,7 @@ def format_banner(
     colour: bool,
     reload_dirs: Sequence[str] = (),
     now: datetime.datetime | None = None,
+    browser_reload: bool = False,
 ) -> str:
     """The startup text, in the spirit of Django's runserver. Ends with a newline."""
     stamp_format = "%B %d, %Y - %H:%M:%S"
@@ -90,6 +91,9 @@ def format_banner(
     if reload:
         where = ", ".join(reload_dirs) if reload_dirs else os.getcwd()
         lines.append(f"Watching for file changes in {where}")
+    if browser_reload:
+        lines.append("Browser reload is on: open pages follow your changes "
+                     "(--no-browser-reload turns it off)")
     lines.append("Starting development server at " + " and ".join(shown))
     lines.append("Quit the server with CONTROL-C.")
     lines.append(paint(
@@ -127,6 +131,7 @@ def print_banner(
     colour: bool | None = None,
     reload_dirs: Sequence[str] = (),
     stream: IO[str] | None = None,
+    browser_reload: bool = False,
 ) -> None:
     """Print the banner to stdout (or ``stream``), finding the LAN URL when needed."""
     out = stream if stream is not None else sys.stdout
@@ -145,6 +150,7 @@ def print_banner(
         lan_url=lan_url,
         colour=should_use_colour(colour, out),
         reload_dirs=reload_dirs,
+        browser_reload=browser_reload,
     )
     out.write(text)
     out.flush()
@@ -174,4 +180,5 @@ def announce(
         scheme=config.scheme,
         colour=config.use_colors,
         reload_dirs=reload_dirs or (),
+        browser_reload=bool(config.browser_reload),
     )

@@ -101,7 +101,10 @@ class Config:
 
     # Developer experience
     debug_errors: bool | None = None  # None: error pages for loopback clients only
-    browser_reload: bool = False
+    # None: on whenever reload is (the CLI, serve(reload=True)); never in asyncdev.testing,
+    # which never reloads. Resolved once, so a reload child keeps it.
+    browser_reload: bool | None = None
+    browser_errors: bool = True
     allowed_hosts: tuple[str, ...] = ()
     static: tuple[tuple[str, str], ...] = ()
     proxy_headers: bool = False
@@ -120,6 +123,8 @@ class Config:
                 value = (value,)
             object.__setattr__(self, name, tuple(value))
         object.__setattr__(self, "static", tuple(_static_pair(s) for s in self.static))
+        if self.browser_reload is None:
+            object.__setattr__(self, "browser_reload", bool(self.reload))
         self._validate()
 
     # -- validation -----------------------------------------------------------------

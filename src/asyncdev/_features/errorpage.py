@@ -172,6 +172,8 @@ def startup_error_app(exc: BaseException, *, debug: bool | None = None) -> ASGIA
         })
         await send({"type": "http.response.body", "body": body})
 
+    # Browser reload tells open pages the app is broken (an overlay, not this page).
+    app.startup_failure = exc  # type: ignore[attr-defined]
     return app
 
 

@@ -55,6 +55,9 @@ class Pipeline(NamedTuple):
     # Cleanups for when the server has stopped (the WSGI thread pool): each is called
     # with a timeout in seconds and returns True once fully closed.
     on_close: list[Callable[[float], bool]]
+    # Path prefixes (under root_path) whose WebSocket upgrades the features answer
+    # themselves, even in front of a WSGI app (the browser reload connection).
+    websocket_prefixes: tuple[str, ...] = ()
 
 
 def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
@@ -82,11 +85,18 @@ def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
         from .._features.static import StaticFiles
 
         app = StaticFiles(app, config=config)
+    websocket_prefixes: tuple[str, ...] = ()
     if config.browser_reload:
-        from .._features.browser_reload import BrowserReload
+        from .._features.browser_reload import PREFIX, BrowserReload
 
-        app = BrowserReload(app, config=config)
+        # The error page served while the app cannot start says so: open pages then
+        # keep their content under an overlay instead of loading the error.
+        failure = getattr(loaded.app, "startup_failure", None)
+        app = BrowserReload(app, config=config,
+                            startup_failure=failure if isinstance(failure, BaseException)
+                            else None)
         listeners.append(app)
+        websocket_prefixes = (config.root_path + PREFIX,)
     from .._features.hostcheck import host_check
 
     app = host_check(app, config)
@@ -94,7 +104,7 @@ def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
         from .._features.proxy import ProxyHeaders
 
         app = ProxyHeaders(app, config=config)
-    return Pipeline(app, listeners, on_close)
+    return Pipeline(app, listeners, on_close, websocket_prefixes)
 
 
 def _load(config: Config) -> LoadedApp:
@@ -237,7 +247,7 @@ class Server:
         state = self.state = ServerState(config, app)
         state.on_close.extend(pipeline.on_close)
         state.listeners = tuple(pipeline.listeners)
-        self._install_hooks(state)
+        self._install_hooks(state, pipeline.websocket_prefixes)
         context = ssl_context(config)
         sockets = self._sockets if self._sockets is not None else bind_sockets(config)
         self._sockets = sockets
@@ -270,15 +280,19 @@ class Server:
         self.addresses = [sock.getsockname() for sock in sockets]
         self.started.set()
 
-    def _install_hooks(self, state: ServerState) -> None:
+    def _install_hooks(self, state: ServerState, websocket_prefixes: tuple[str, ...]) -> None:
         """Optional features plug into the connection through ServerState hooks.
 
         The WebSocket layer (with wsproto) and the debug error page load on first use:
-        most server processes, one per reload, never see a WebSocket or an error.
+        most server processes, one per reload, never see a WebSocket or an error. A WSGI
+        app answers upgrade requests as plain HTTP, except those the features answer.
         """
         config = self.config
-        if config.ws != "none" and self.loaded is not None and self.loaded.interface != "wsgi":
-            state.upgrade = _websocket_on_first_upgrade(state)
+        if config.ws != "none" and self.loaded is not None:
+            if self.loaded.interface != "wsgi":
+                state.upgrade = _websocket_on_first_upgrade(state)
+            elif websocket_prefixes:
+                state.upgrade = _websocket_under(state, websocket_prefixes)
         if config.debug_errors is not False:
             state.render_error = _error_page_on_first_error(state)
 
@@ -371,6 +385,31 @@ def _websocket_on_first_upgrade(
             install(state)
         hook = state.upgrade
         return hook is not None and hook(conn, request, scope)
+
+    return upgrade
+
+
+def _websocket_under(
+    state: ServerState, prefixes: tuple[str, ...],
+) -> Callable[[HTTPConnection, Request, Scope], bool]:
+    """The upgrade hook in front of a WSGI app: upgrades under ``prefixes`` go to the
+    WebSocket layer (installed on first use), every other request to the app."""
+    layer: list[Callable[[HTTPConnection, Request, Scope], bool]] = []
+
+    def upgrade(conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+        if not scope["path"].startswith(prefixes):
+            return False
+        if not layer:
+            with contextlib.suppress(ImportError):
+                from .websocket import install
+
+                install(state)
+            hook = state.upgrade
+            state.upgrade = upgrade
+            if hook is None or hook is upgrade:
+                return False
+            layer.append(hook)
+        return layer[0](conn, request, scope)
 
     return upgrade
 
