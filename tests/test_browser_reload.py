@@ -21,6 +21,7 @@ from asyncdev._cli import build_config
 from asyncdev._config import Config
 from asyncdev._features.browser_reload import PROCESS_ID
 from asyncdev._features.errorpage import startup_error_app
+from asyncdev._logging import DefaultFormatter
 from asyncdev.testing import run_in_thread, serving
 
 PAGE = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"
@@ -363,8 +364,11 @@ async def test_page_errors_are_logged_escaped_and_can_be_turned_off(caplog):
             async with websockets.connect(url, origin=server.url) as ws:
                 await ws.send(json.dumps(report))
                 await ws.send("not json")
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Browser")]
-    assert lines == ["Browser console.error: boom\\x1b[31m\\nnext (http://localhost/app.js:3:7)"]
+    records = [r for r in caplog.records if r.getMessage().startswith("Browser")]
+    assert len(records) == 1
+    line = DefaultFormatter().format(records[0])
+    assert line.endswith(" Browser console.error: boom\\x1b[31m\\nnext "
+                         "(http://localhost/app.js:3:7)")
 
 
 def test_wsgi_apps_get_the_socket_and_answer_their_own_upgrades(raw_client):

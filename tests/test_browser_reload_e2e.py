@@ -1,190 +1,243 @@
-"""Browser reload in a real headless Chromium: edit the app, the open page updates itself.
+"""Browser reload in a real headless Chromium: what a user sees in open tabs.
 
-Runs the real CLI (``python -m asyncdev app:app 0 --browser-reload``, reload on) and a
-headless Chromium driven over the DevTools protocol. Needs the Debian packages
-``chromium`` (and ``chromium-driver`` for other browser tests); skipped without them.
+One Chromium for the module. The first test runs the real CLI (reload on, browser
+reload on by default) on a plain ASGI app and edits its file; the others serve in this
+process (``asyncdev.testing.serving``) and call ``Server.files_changed`` as the reload
+child does when the supervisor reports a stylesheet or an asset. Needs the Debian
+package ``chromium``; skipped without it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import os
-import re
-import shutil
 import subprocess
 import sys
-import threading
-from pathlib import Path
 
+import httpx
 import pytest
-import websockets
+
+from asyncdev.testing import serving
+from cdp_helpers import Browser, Lines, chromium_process, stop, wait_all
 
 pytestmark = pytest.mark.browser
 
+TABS = 20
+HEADING = "(document.getElementById('v') || {}).textContent || null"
+CONNECTED = "!!(window.__asyncdevReload && window.__asyncdevReload.id)"
+OVERLAY = "(document.getElementById('__asyncdev_overlay') || {}).textContent || null"
+
 APP = """\
+VERSION = "VERSION_HERE"
+PAGE = '''<!doctype html><html><head><title>t</title></head><body>
+<h1 id="v">%s</h1><form method="post" action="/submit"><input name="x" value="1"></form>
+<div style="height: 5000px">tall</div></body></html>'''
+
+
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
-    body = b"<!doctype html><html><body><h1 id='v'>{version}</h1></body></html>"
-    await send({{"type": "http.response.start", "status": 200,
-                 "headers": [(b"content-type", b"text/html; charset=utf-8")]}})
-    await send({{"type": "http.response.body", "body": body}})
+    status, content_type = 200, b"text/html; charset=utf-8"
+    if scope["method"] == "POST":
+        while (await receive()).get("more_body"):
+            pass
+        print("POST seen", flush=True)
+        body = PAGE % ("posted " + VERSION)
+    elif scope["path"] == "/fail" and VERSION != "version three":
+        status, content_type, body = 500, b"text/plain; charset=utf-8", "Internal Server Error"
+    else:
+        body = PAGE % VERSION
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type)]})
+    await send({"type": "http.response.body", "body": body.encode()})
 """
-DEADLINE = 60.0  # a loaded 2-core machine may be slow; the loop ends much sooner when it works
 
 
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+@pytest.fixture(scope="module")
+def devtools(tmp_path_factory):
+    with chromium_process(tmp_path_factory.mktemp("profile")) as url:
+        yield url
 
 
-class Lines:
-    """Drains a subprocess pipe in a thread; waits for a line matching a pattern."""
-
-    def __init__(self, stream) -> None:
-        self.lines: list[str] = []
-        self.changed = threading.Condition()
-        threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
-
-    def _drain(self, stream) -> None:
-        for raw in stream:
-            with self.changed:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip())
-                self.changed.notify_all()
-        with self.changed:
-            self.lines.append("<EOF>")
-            self.changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float = DEADLINE) -> re.Match[str]:
-        regex = re.compile(pattern)
-        with self.changed:
-            seen = 0
-            while True:
-                for line in self.lines[seen:]:
-                    match = regex.search(line)
-                    if match:
-                        return match
-                    if line == "<EOF>":
-                        raise AssertionError("process ended:\n" + "\n".join(self.lines))
-                seen = len(self.lines)
-                if not self.changed.wait(timeout):
-                    raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines))
+async def state_of(url):
+    async with httpx.AsyncClient() as client:
+        return (await client.get(url + "/__asyncdev__/state")).json()
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+# --- the real CLI, a real file edited ----------------------------------------------------
 
 
-class DevToolsError(AssertionError):
-    """An error answer from the browser."""
-
-
-# Answers Runtime.evaluate may give while the page is between two documents, which is
-# exactly what a reload does: they mean "not yet", not failure.
-NAVIGATING = ("navigated or closed", "Cannot find context", "Execution context was destroyed")
-
-
-class DevTools:
-    """A minimal Chrome DevTools protocol client for one page."""
-
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self.next_id = 0
-
-    async def call(self, method: str, **params):
-        self.next_id += 1
-        call_id = self.next_id
-        await self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(await asyncio.wait_for(self.ws.recv(), DEADLINE))
-            if message.get("id") == call_id:
-                if "error" in message:
-                    raise DevToolsError(f"{method}: {message['error']}")
-                return message["result"]
-
-    async def heading(self) -> str | None:
-        try:
-            result = await self.call(
-                "Runtime.evaluate",
-                expression="(document.getElementById('v') || {}).textContent || null",
-                returnByValue=True,
-            )
-        except DevToolsError as exc:
-            if any(text in str(exc) for text in NAVIGATING):
-                return None
-            raise
-        return result["result"].get("value")
-
-    async def wait_for_heading(self, text: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + DEADLINE
-        last = None
-        while loop.time() < deadline:
-            last = await self.heading()
-            if last == text:
-                return
-            # Wake on any page event (the reload's load event), else look again soon.
-            try:
-                await asyncio.wait_for(self.ws.recv(), 0.25)
-            except asyncio.TimeoutError:
-                pass
-        raise AssertionError(f"the page shows {last!r}, not {text!r}")
-
-
-def test_open_page_reloads_itself_after_the_app_file_changes(tmp_path):
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium chromium-driver)")
-    project = tmp_path / "project"
-    project.mkdir()
-    app_file = project / "app.py"
-    app_file.write_text(APP.format(version="version one"))
+async def test_tabs_follow_edits_safely_and_a_broken_save_shows_an_overlay(devtools, tmp_path):
+    app_file = tmp_path / "app.py"
+    app_file.write_text(APP.replace("VERSION_HERE", "version one"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "asyncdev", "app:app", "0", "--browser-reload"],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    browser = None
-    server_lines = Lines(server.stdout)
+    server = subprocess.Popen([sys.executable, "-m", "asyncdev", "app:app", "0"], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = Lines(server.stdout)
     try:
-        url = server_lines.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
-        browser = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-             "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        devtools_url = Lines(browser.stderr).wait_for(r"DevTools listening on (ws://\S+)").group(1)
-        asyncio.run(drive(devtools_url, url, app_file))
+        url = log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
+        log.wait_for(r"^Browser reload is on")  # on by default, said in the banner
+        async with Browser.connect(devtools) as browser:
+            tabs = [await browser.open(url + "/") for _ in range(TABS)]
+            await wait_all(tabs, HEADING, "version one")
+            await wait_all(tabs, CONNECTED)
+            assert (await state_of(url))["pages"] == 1  # one connection for 20 tabs
+
+            posted, scrolled, other = tabs[0], tabs[1], tabs[2]
+            await posted.eval("document.forms[0].submit()")
+            await posted.wait_for(HEADING, "posted version one")
+            await posted.wait_for(CONNECTED)
+            await scrolled.eval("window.scrollTo(0, 1234)")
+            await scrolled.wait_for("window.scrollY", 1234)
+            failed = await browser.open(url + "/fail")  # the app's own plain-text 500
+            await failed.wait_for(CONNECTED)
+            assert await failed.eval("document.body.innerText") == "Internal Server Error"
+            await other.eval("console.error('page says', '<hi>\\n')")
+            log.wait_for(r"Browser console\.error: page says <hi>\\n \(")
+
+            app_file.write_text(APP.replace("VERSION_HERE", "version two"))
+            await wait_all(tabs[1:], HEADING, "version two")
+            await scrolled.wait_for("window.scrollY", 1234)
+            # The POST page stays, offers a GET, and the form is not sent again.
+            await posted.wait_for("!!document.getElementById('__asyncdev_notice')")
+            assert await posted.eval(HEADING) == "posted version one"
+            assert log.count("POST seen") == 1
+
+            await other.eval("window.marker = 7")
+            app_file.write_text("def broken(:\n")
+            await other.wait_for(f"({OVERLAY} || '').includes('SyntaxError')")
+            assert "app.py:1" in await other.eval(OVERLAY)
+            assert await other.eval("[window.marker, " + HEADING + "]") == [7, "version two"]
+
+            app_file.write_text(APP.replace("VERSION_HERE", "version three"))
+            await other.wait_for(HEADING, "version three")  # no action from here
+            assert await other.eval(OVERLAY) is None
+            await failed.wait_for(HEADING, "version three")
+            assert log.count("POST seen") == 1
     except BaseException:
-        print("\n".join(server_lines.lines))  # the server's log, shown with the failure
+        print("\n".join(log.lines))  # the server's log, shown with the failure
         raise
     finally:
-        if browser is not None:
-            stop(browser)
         stop(server)
 
 
-async def drive(devtools_url: str, url: str, app_file: Path) -> None:
-    async with websockets.connect(devtools_url, max_size=None, open_timeout=DEADLINE) as ws:
-        browser = DevTools(ws)
-        target = await browser.call("Target.createTarget", url="about:blank")
-    page_url = devtools_url.split("/devtools/")[0] + "/devtools/page/" + target["targetId"]
-    async with websockets.connect(page_url, max_size=None, open_timeout=DEADLINE) as ws:
-        page = DevTools(ws)
-        await page.call("Page.enable")
-        await page.call("Page.navigate", url=url + "/")
-        await page.wait_for_heading("version one")
-        app_file.write_text(APP.format(version="version two"))
-        await page.wait_for_heading("version two")  # no navigation from this side
+# --- stylesheets, fragments, CSP, compression: an ASGI app served in this process ---------
+
+
+def starlette_app(static_dir):
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    padding = "<!--" + "x" * 1000 + "-->"  # over GZipMiddleware's minimum size
+
+    async def home(request):
+        return HTMLResponse(
+            "<!doctype html><html><head><link rel=stylesheet href=/static/site.css>"
+            "<style>@import url(/static/imported.css);</style></head><body>"
+            f"<h1 id=v>home</h1><p id=p>text</p><input id=i>{padding}</body></html>")
+
+    async def csp(request):
+        return HTMLResponse(
+            "<!doctype html><html><body><h1 id=v>csp</h1></body></html>",
+            headers={"content-security-policy":
+                     "default-src 'none'; script-src 'nonce-abc123'; connect-src 'self'"})
+
+    async def fragment(request):
+        return HTMLResponse("<li>one</li><li>two</li>")
+
+    async def api(request):
+        {}["missing"]  # the line the overlay shows
+
+    return Starlette(routes=[Route("/", home), Route("/csp", csp), Route("/fragment", fragment),
+                             Route("/api", api)],
+                     middleware=[Middleware(GZipMiddleware, minimum_size=500)])
+
+
+async def test_stylesheets_swap_in_place_and_fragments_stay_the_apps(devtools, tmp_path, caplog):
+    caplog.set_level(logging.ERROR)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "site.css").write_text("h1 { color: rgb(0, 0, 255) }")
+    (static / "imported.css").write_text("p { color: rgb(0, 128, 0) }")
+    async with serving(starlette_app(static), browser_reload=True,
+                       static=[f"/static={static}"]) as server, \
+            Browser.connect(devtools) as browser:
+        page = await browser.open(server.url + "/")
+        await page.wait_for(CONNECTED)  # the script got in, through GZipMiddleware
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(server.url + "/", headers={"accept-encoding": "gzip"})
+            assert answer.headers["content-encoding"] == "gzip"
+        await page.eval("window.marker = 42; document.getElementById('i').value = 'typed';"
+                        "window.scrollTo(0, 10)")
+        color = "getComputedStyle(document.getElementById('%s')).color"
+
+        (static / "site.css").write_text("h1 { color: rgb(255, 0, 0) }")
+        server.server.files_changed([str(static / "site.css")])
+        await page.wait_for(color % "v", "rgb(255, 0, 0)")
+        (static / "imported.css").write_text("p { color: rgb(128, 0, 128) }")
+        server.server.files_changed([str(static / "imported.css")])
+        await page.wait_for(color % "p", "rgb(128, 0, 128)")
+        assert await page.eval("[window.marker, document.getElementById('i').value]") == [
+            42, "typed"]
+
+        fragment = await page.eval(
+            "fetch('/fragment', {headers: {'HX-Request': 'true'}}).then(r => r.text())")
+        assert fragment == "<li>one</li><li>two</li>"
+
+        assert await page.eval("fetch('/api').then(r => r.status)") == 500
+        await page.wait_for(f"({OVERLAY} || '').includes('KeyError')")
+        assert "{}[\"missing\"]  # the line the overlay shows" in await page.eval(OVERLAY)
+        assert await page.eval("window.marker") == 42
+
+        # A strict policy with a nonce: the script runs (with the nonce) and connects.
+        strict = await browser.open(server.url + "/csp")
+        await strict.wait_for(CONNECTED)
+        await strict.eval("window.marker = 1")
+        server.server.files_changed([str(static / "logo.png")])  # an asset: pages refresh
+        await strict.wait_for("window.marker === undefined && " + CONNECTED)
+        await page.wait_for("window.marker === undefined && " + CONNECTED)
+
+
+# --- a Flask page ----------------------------------------------------------------------------
+
+
+def flask_app():
+    from flask import Flask
+
+    app = Flask("flaskpage")
+
+    @app.get("/")
+    def home():
+        return "<!doctype html><html><body><h1 id=v>flask</h1></body></html>"
+
+    @app.get("/part")
+    def part():
+        return "<tr><td>row</td></tr>"
+
+    @app.get("/api")
+    def api():
+        raise RuntimeError("flask handler failed")
+
+    return app
+
+
+async def test_flask_tabs_share_one_connection_and_refresh(devtools, tmp_path):
+    async with serving(flask_app(), browser_reload=True) as server, \
+            Browser.connect(devtools) as browser:
+        tabs = [await browser.open(server.url + "/") for _ in range(TABS)]
+        await wait_all(tabs, HEADING, "flask")
+        await wait_all(tabs, CONNECTED)
+        assert (await state_of(server.url))["pages"] == 1
+        await asyncio.gather(*(tab.eval("window.marker = 1") for tab in tabs))
+        server.server.files_changed([str(tmp_path / "logo.svg")])
+        await wait_all(tabs, "window.marker === undefined && " + CONNECTED)
+        page = tabs[0]
+        part = await page.eval("fetch('/part', {headers: {'HX-Request': 'true'}})"
+                               ".then(r => r.text())")
+        assert part == "<tr><td>row</td></tr>"
+        assert await page.eval("fetch('/api').then(r => r.status)") == 500
+        await page.wait_for(f"({OVERLAY} || '').includes('GET /api answered 500')")

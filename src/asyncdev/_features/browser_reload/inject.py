@@ -39,12 +39,17 @@ _MAX_LOGGED = 256
 _PASS, _INJECT, _HOLD, _WRAP = range(4)
 
 
-def script_tag(root_path: str = "", *, method: str = "GET", nonce: str | None = None) -> str:
+def script_tag(
+    root_path: str = "", *, method: str = "GET", nonce: str | None = None, broken: bool = False,
+) -> str:
     """The markup that loads the reload script. The same for every process (the page
     learns the process id from its connection), so a revalidated copy stays right;
-    ``method`` marks a page answered to a non-GET request, never to be reloaded."""
+    ``method`` marks a page answered to a non-GET request, never to be reloaded, and
+    ``broken`` one served while the app could not start, to reload once it can."""
     src = html.escape(root_path + SCRIPT_PATH)
     extra = "" if method in ("GET", "HEAD") else f' data-asyncdev-method="{html.escape(method)}"'
+    if broken:
+        extra += " data-asyncdev-broken"
     if nonce is not None:
         extra += f' nonce="{html.escape(nonce)}"'
     return f'<script src="{src}"{extra}></script>\n'
@@ -67,12 +72,13 @@ def document_kind(scope: Scope) -> bool | None:
 class Injector:
     """The ``send`` of one request that may get the script."""
 
-    __slots__ = ("document", "held", "logged", "mode", "parts", "root_path", "scope", "send_next",
-                 "size", "start", "tag", "wrap")
+    __slots__ = ("broken", "document", "held", "logged", "mode", "parts", "root_path",
+                 "scope", "send_next", "size", "start", "tag", "wrap")
 
     def __init__(self, scope: Scope, send: Send, *, root_path: str,
-                 document: bool | None, logged: set[str]) -> None:
+                 document: bool | None, logged: set[str], broken: bool = False) -> None:
         self.scope = scope
+        self.broken = broken
         self.logged = logged
         self.send_next = send
         self.root_path = root_path
@@ -183,7 +189,8 @@ class Injector:
                       "connect-src, or use a nonce)")
             return message
         method = self.scope["method"]
-        self.tag = script_tag(self.root_path, method=method, nonce=nonce).encode("utf-8")
+        self.tag = script_tag(self.root_path, method=method, nonce=nonce,
+                              broken=self.broken).encode("utf-8")
         if not html_type:
             if (status >= 500 and self.document
                     and (not ctype or ctype.startswith(b"text/plain"))):

@@ -157,20 +157,23 @@ class BrowserReload(NoEvents):
             scope = {**scope, "headers": [(n, v) for n, v in scope["headers"]
                                           if n != b"accept-encoding"]}
         if document is False or scope["method"] == "HEAD":
-            watcher = _Watcher(self, scope, send)
+            watcher = _Watcher(scope, send)
         else:
             injector = Injector(scope, send, root_path=self.root_path, document=document,
-                                logged=self._logged)
-            watcher = _Watcher(self, scope, injector.send)
+                                logged=self._logged, broken=self.failure is not None)
+            watcher = _Watcher(scope, injector.send)
         try:
             await self.app(scope, receive, watcher.send)
         except (asyncio.CancelledError, ClientDisconnected):
             raise
         except BaseException as exc:
-            if not watcher.reported:
-                watcher.reported = True
-                self._request_failed(scope, summarize(exc))
+            # Frameworks often answer 500 first and raise after (Starlette): the
+            # exception says more than the status.
+            self._request_failed(scope, summarize(exc))
             raise
+        if watcher.status >= 500:
+            title = f"{scope['method']} {scope['path']} answered {watcher.status}"
+            self._request_failed(scope, summarize(None, title=title))
 
     def _request_failed(self, scope: Scope, error: dict[str, Any]) -> None:
         error["request"] = f"{scope['method']} {scope['path']}"
@@ -289,25 +292,20 @@ class BrowserReload(NoEvents):
 
 
 class _Watcher:
-    """The ``send`` that notices a 5xx answer, for the pages and the state endpoint."""
+    """The ``send`` that notes the status (a 5xx is told to the pages) and lets pages
+    and their assets be revalidated."""
 
-    __slots__ = ("middleware", "reported", "scope", "send_next")
+    __slots__ = ("scope", "send_next", "status")
 
-    def __init__(self, middleware: BrowserReload, scope: Scope, send: Send) -> None:
-        self.middleware = middleware
+    def __init__(self, scope: Scope, send: Send) -> None:
         self.scope = scope
         self.send_next = send
-        self.reported = False
+        self.status = 0
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            status = message["status"]
-            if status >= 500 and not self.reported:
-                self.reported = True
-                scope = self.scope
-                title = f"{scope['method']} {scope['path']} answered {status}"
-                self.middleware._request_failed(scope, summarize(None, title=title))
-            elif 200 <= status < 300:
+            self.status = status = message["status"]
+            if 200 <= status < 300:
                 message = _no_heuristic_cache(self.scope, message)
         await self.send_next(message)
 

@@ -75,13 +75,17 @@
   // -- as a page -----------------------------------------------------------------------
   var me = document.currentScript;
   if (!me || window.__asyncdevReload) return;
-  window.__asyncdevReload = true;
+  // The process id once the server has said it (for tests and the curious).
+  var status = window.__asyncdevReload = { id: null };
   var method = (me.getAttribute("data-asyncdev-method") || "GET").toUpperCase();
+  // Served while the app could not start: reload as soon as it can.
+  var brokenPage = me.hasAttribute("data-asyncdev-broken");
   var scrollKey = "asyncdev-scroll";
   var reloadedKey = "asyncdev-reloaded-for";
   var known = null;
   var leaving = false;
-  var logging = false;
+  var logging = null;  // null: not told yet (the reports wait in `early`)
+  var early = [];
   var overlay = null;
   var sendUp = function () {};
 
@@ -231,6 +235,8 @@
   function handle(message) {
     if (message.type === "hello") {
       logging = !!message.log;
+      if (logging) early.forEach(function (report) { sendUp(report); });
+      early = [];
       if (message.broken) {
         var nav = navigation();
         // A document that is itself the error page needs no overlay over it.
@@ -240,11 +246,12 @@
         return;
       }
       if (known === null) {
-        known = message.id;
+        known = status.id = message.id;
         var entry = navigation();
         // A page answered by the previous process, whose socket connected after the
         // reload, is out of date too.
-        if (entry && performance.timeOrigin + entry.responseStart < message.started) refresh(message.id);
+        if (brokenPage) refresh(message.id + "@broken");
+        else if (entry && performance.timeOrigin + entry.responseStart < message.started) refresh(message.id);
         else hideError();
       } else if (message.id !== known) {
         refresh(message.id);
@@ -269,10 +276,11 @@
     try { return JSON.stringify(value); } catch (e) { return String(value); }
   }
   function report(kind, message, source, line, column) {
-    if (!logging) return;
-    sendUp({ type: "log", kind: kind, message: String(message).slice(0, 2000),
-             source: source || location.href, line: line || 0, column: column || 0,
-             page: location.href });
+    var data = { type: "log", kind: kind, message: String(message).slice(0, 2000),
+                 source: source || location.href, line: line || 0, column: column || 0,
+                 page: location.href };
+    if (logging) sendUp(data);
+    else if (logging === null && early.length < 20) early.push(data);
   }
   window.addEventListener("error", function (event) {
     if (event.message) report("uncaught", event.message, event.filename, event.lineno, event.colno);

@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import Any
 
+from ..._errors import AsyncdevError
 from ..._usercode import is_user_file
 
 __all__ = ["log_browser_message", "summarize"]
@@ -24,7 +25,10 @@ _MAX_TEXT = 2000
 
 
 def summarize(exc: BaseException | None, *, title: str | None = None) -> dict[str, Any]:
-    """The title of ``exc`` and the user's frame it went through last."""
+    """The title of ``exc`` and the user's frame it went through last. asyncdev's own
+    wrappers (an AppImportError for a SyntaxError) give way to what they wrap."""
+    while isinstance(exc, AsyncdevError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     if title is None:
         assert exc is not None
         message = str(exc)
@@ -52,9 +56,9 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "\u2026"
 
 
-def _escaped(value: object) -> str:
-    text = value if isinstance(value, str) else str(value)
-    return _shorten(text).encode("unicode_escape").decode("ascii")
+def _text(value: object) -> str:
+    # Escaped by asyncdev's log formatter, as everything that comes from a request.
+    return _shorten(value if isinstance(value, str) else str(value))
 
 
 def log_browser_message(data: dict[str, Any]) -> None:
@@ -63,10 +67,10 @@ def log_browser_message(data: dict[str, Any]) -> None:
     kind = data.get("kind")
     if kind not in ("uncaught", "unhandled rejection", "console.error"):
         return
-    where = _escaped(data.get("source") or data.get("page") or "?")
+    where = _text(data.get("source") or data.get("page") or "?")
     line, column = data.get("line"), data.get("column")
     if isinstance(line, int) and line > 0:
         where += f":{line}"
         if isinstance(column, int) and column > 0:
             where += f":{column}"
-    logger.error("Browser %s: %s (%s)", kind, _escaped(data.get("message", "")), where)
+    logger.error("Browser %s: %s (%s)", kind, _text(data.get("message", "")), where)
