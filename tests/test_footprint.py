@@ -27,11 +27,13 @@ from reload_helpers import Supervised, child_env, write_app
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="reload needs POSIX")
 
 # Optional layers and modules only they need: a plain ASGI app that has met neither a
-# WebSocket nor an error loads none of them, and nor does its spare.
+# WebSocket nor an error loads none of them, and nor does its spare. (Browser reload is
+# on by default with reload: its middleware loads in every server process, the
+# WebSocket layer only once a page connects.)
 OPTIONAL = (
     "asyncdev._server.websocket", "asyncdev._protocol.wshandshake", "wsproto",
     "asyncdev._features.errorpage", "asyncdev._server.wsgi", "a2wsgi", "asyncdev._features.static",
-    "asyncdev._features.browser_reload", "asyncdev._features.welcome", "zipfile", "email.utils",
+    "asyncdev._features.welcome", "zipfile", "email.utils",
 )
 
 SITECUSTOMIZE = """\
@@ -128,6 +130,7 @@ def test_plain_asgi_app_leaves_optional_layers_out_of_child_and_spare(tmp_path: 
         _, spare = recorder.wait("ready", exclude=(child,))
         assert loaded(serving) == []
         assert loaded(spare) == []
+        assert "asyncdev._features.browser_reload" in serving["modules"]
         # The list the next spare warms names asyncdev's own modules too, ahead of the
         # libraries (which may need the app's setup to import).
         warm = serving["warm"]

@@ -19,7 +19,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Sequence
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 from ..._errors import ClientDisconnected
@@ -38,7 +37,19 @@ logger = logging.getLogger("asyncdev.error")
 
 # Every reload is a fresh process, so an id drawn at import tells old from new.
 PROCESS_ID = uuid.uuid4().hex
-_SCRIPT = files(__package__).joinpath("reload.js").read_bytes()
+
+def _read_script() -> bytes:
+    # A plain file read: importlib.resources would load zipfile in every server process.
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "reload.js"), "rb") as file:
+            return file.read()
+    except OSError:  # pragma: no cover - installed in a zip archive
+        from importlib.resources import files
+
+        return files(__package__).joinpath("reload.js").read_bytes()
+
+
+_SCRIPT = _read_script()
 
 # Assets under --static whose change refreshes the open pages with no restart (a
 # stylesheet is swapped in place); a stylesheet anywhere under the watched directories.
