@@ -241,3 +241,92 @@ async def test_flask_tabs_share_one_connection_and_refresh(devtools, tmp_path):
         assert part == "<tr><td>row</td></tr>"
         assert await page.eval("fetch('/api').then(r => r.status)") == 500
         await page.wait_for(f"({OVERLAY} || '').includes('GET /api answered 500')")
+
+
+# --- a Django project, through the CLI --------------------------------------------------------
+
+DJANGO_FILES = {
+    "mysite/__init__.py": "",
+    "mysite/settings.py": """\
+SECRET_KEY = "test-only-not-secret"
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "mysite.urls"
+INSTALLED_APPS = []
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+DATABASES = {}
+USE_TZ = True
+""",
+    "mysite/wsgi.py": """\
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+application = get_wsgi_application()
+""",
+    "mysite/urls.py": """\
+from django.urls import path
+
+from . import views
+
+urlpatterns = [path("", views.page), path("rows", views.rows), path("save", views.save)]
+""",
+    "mysite/views.py": """\
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+TEXT = "VERSION_HERE"
+PAGE = ('<!doctype html><html><body><h1 id="v">%s</h1>'
+        '<form method="post" action="/save"><input name="x"></form></body></html>')
+
+
+def page(request):
+    return HttpResponse(PAGE % TEXT)
+
+
+def rows(request):
+    return HttpResponse("<tr><td>django row</td></tr>")
+
+
+@csrf_exempt
+def save(request):
+    print("POST seen", flush=True)
+    return HttpResponse(PAGE % ("saved " + TEXT))
+""",
+}
+
+
+async def test_django_pages_follow_a_view_edit(devtools, tmp_path):
+    for name, text in DJANGO_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text.replace("VERSION_HERE", "django one"))
+    views = tmp_path / "mysite" / "views.py"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "asyncdev", "mysite.wsgi:application", "0"],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    log = Lines(server.stdout)
+    try:
+        url = log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
+        async with Browser.connect(devtools) as browser:
+            tabs = [await browser.open(url + "/") for _ in range(3)]
+            await wait_all(tabs, HEADING, "django one")
+            await wait_all(tabs, CONNECTED)
+            posted = tabs[0]
+            await posted.eval("document.forms[0].submit()")
+            await posted.wait_for(HEADING, "saved django one")
+            await posted.wait_for(CONNECTED)
+            part = await tabs[1].eval("fetch('/rows', {headers: {'HX-Request': 'true'}})"
+                                      ".then(r => r.text())")
+            assert part == "<tr><td>django row</td></tr>"
+            views.write_text(DJANGO_FILES["mysite/views.py"].replace("VERSION_HERE",
+                                                                     "django two"))
+            await wait_all(tabs[1:], HEADING, "django two")
+            await posted.wait_for("!!document.getElementById('__asyncdev_notice')")
+            assert log.count("POST seen") == 1
+    except BaseException:
+        print("\n".join(log.lines))
+        raise
+    finally:
+        stop(server)
