@@ -59,6 +59,8 @@ ASSET_PATTERNS = ("*.css", "*.js", "*.mjs", "*.map", "*.png", "*.jpg", "*.jpeg",
 # What a subresource is: a copy of one without caching headers is fresh in the browser's
 # heuristic cache (RFC 9111 section 4.2.2) and would outlive its edit.
 _SUBRESOURCES = frozenset({b"style", b"script", b"image", b"font"})
+# Requests a page makes itself whose failure it shows (fetch and XHR are "empty").
+_PAGE_REQUESTS = frozenset({b"empty", b"script", b"style"})
 # A page that reports an error in a loop must not flood the terminal (per connection).
 _LOG_BURST = 20
 _LOG_WINDOW = 10.0
@@ -195,9 +197,11 @@ class BrowserReload(NoEvents):
                 dest = value
             elif name == b"referer":
                 referer = value.decode("latin-1")
-        # A page's own request (fetch, htmx, a script): the page shows it over its
-        # content. A failed navigation shows the error page itself.
-        if dest is not None and dest not in (b"document", b"iframe"):
+        # A page's own request (fetch, htmx, a script or stylesheet): the page shows it
+        # over its content. A failed navigation shows the error page itself, and the
+        # browser's own requests (the favicon) are not the page's. While the app cannot
+        # start every request fails, and the pages already show why.
+        if dest in _PAGE_REQUESTS and self.failure is None:
             self._broadcast({"type": "error", "error": error, "page": referer})
 
     # -- the internal endpoints ----------------------------------------------------------

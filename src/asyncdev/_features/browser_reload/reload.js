@@ -87,6 +87,7 @@
   var logging = null;  // null: not told yet (the reports wait in `early`)
   var early = [];
   var overlay = null;
+  var appBroken = false;  // the overlay says the app cannot start: it stays until fixed
   var sendUp = function () {};
 
   function navigation() {
@@ -242,9 +243,11 @@
         // A document that is itself the error page needs no overlay over it.
         if (!(nav && nav.responseStatus >= 500)) {
           showError(message.error || {}, "The application could not start");
+          appBroken = true;
         }
         return;
       }
+      appBroken = false;
       if (known === null) {
         known = status.id = message.id;
         var entry = navigation();
@@ -263,7 +266,7 @@
     } else if (message.type === "reload") {
       refresh(known + "@" + Date.now());
     } else if (message.type === "error") {
-      if (!message.page || message.page === location.href) {
+      if (!appBroken && (!message.page || message.page === location.href)) {
         showError(message.error || {}, "A request of this page failed");
       }
     }
