@@ -142,6 +142,12 @@ def test_streamed_page_gets_it_where_the_body_ends_even_across_parts(raw_client)
     assert body == b"<html><body><p>one</p>" + TAG + b"</body></html>"
 
 
+def test_an_x_requested_with_other_than_xmlhttprequest_is_still_a_page(raw_client):
+    # Android's WebView names the app in it on every request, navigations included.
+    _, _, body = served(page_app(), raw_client, *DOCUMENT, "X-Requested-With: com.example")
+    assert TAG in body
+
+
 def test_page_navigation_without_body_end_gets_it_appended(raw_client):
     _, headers, body = served(page_app(parts=(b"<h1>x</h1>",)), raw_client, *DOCUMENT)
     assert body == b"<h1>x</h1>" + TAG

@@ -27,8 +27,9 @@ WS_PATH = PREFIX + "ws"
 STATE_PATH = PREFIX + "state"
 
 # Requests that ask for a piece of a page, never a whole document: htmx, Turbo frames,
-# and the X-Requested-With convention of jQuery and its kin.
-_FRAGMENT_HEADERS = frozenset({b"hx-request", b"turbo-frame", b"x-requested-with"})
+# and the X-Requested-With convention of jQuery and its kin (only its XMLHttpRequest
+# value: Android's WebView sends the app's package name on every request).
+_FRAGMENT_HEADERS = frozenset({b"hx-request", b"turbo-frame"})
 _END = b"</body"
 # A page of unknown kind with a Content-Length is held this long to look for </body>
 # (the tag may only go where the document ends); anything bigger is passed on as is.
@@ -60,7 +61,9 @@ def document_kind(scope: Scope) -> bool | None:
     subresource, None when the client sends no Fetch Metadata (Sec-Fetch-Dest)."""
     dest: bytes | None = None
     for name, value in scope["headers"]:
-        if name in _FRAGMENT_HEADERS:
+        if name in _FRAGMENT_HEADERS or (
+            name == b"x-requested-with" and value.lower() == b"xmlhttprequest"
+        ):
             return False
         if name == b"sec-fetch-dest":
             dest = value
