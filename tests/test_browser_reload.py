@@ -74,6 +74,12 @@ def test_on_whenever_reload_is_on_and_off_with_the_flag():
     assert build_config(["app:app", "--no-browser-errors"]).browser_errors is False
 
 
+def test_without_websockets_it_says_pages_will_not_follow(caplog):
+    with run_in_thread(page_app(), browser_reload=True, ws="none"):
+        pass
+    assert any("Browser reload needs WebSockets" in r.getMessage() for r in caplog.records)
+
+
 def test_never_in_asyncdev_testing(raw_client):
     with run_in_thread(page_app()) as server:
         assert server.config.browser_reload is False

@@ -87,6 +87,9 @@ class BrowserReload(NoEvents):
         self.history.append(_startup_entry(self.started, self.failure is None))
         self._pages: set[asyncio.Queue[str | None]] = set()
         self._logged: set[str] = set()  # pages left without the script, said once each
+        if config.ws == "none":
+            logger.warning("Browser reload needs WebSockets, which --ws none turns off: open "
+                           "pages will not follow changes (or pass --no-browser-reload)")
 
     # -- server events -------------------------------------------------------------------
 
