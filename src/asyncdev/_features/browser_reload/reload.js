@@ -62,6 +62,10 @@
       port.onmessage = function (event) {
         if (event.data === "bye") {
           ports = ports.filter(function (p) { return p !== port; });
+        } else if (event.data === "back") {
+          // A page restored from the back/forward cache listens again.
+          if (ports.indexOf(port) < 0) ports.push(port);
+          if (hello) port.postMessage(hello);
         } else {
           send(event.data);
         }
@@ -314,6 +318,9 @@
       worker.port.start();
       sendUp = function (message) { worker.port.postMessage(message); };
       window.addEventListener("pagehide", function () { worker.port.postMessage("bye"); });
+      window.addEventListener("pageshow", function (event) {
+        if (event.persisted) worker.port.postMessage("back");
+      });
     } catch (e) {
       direct();
     }
