@@ -95,6 +95,8 @@ async def test_tabs_follow_edits_safely_and_a_broken_save_shows_an_overlay(devto
             assert await failed.eval("document.body.innerText") == "Internal Server Error"
             await other.eval("console.error('page says', '<hi>\\n')")
             log.wait_for(r"Browser console\.error: page says <hi>\\n \(")
+            await other.eval("setTimeout(function () { throw new Error('thrown') })")
+            log.wait_for(r"Browser uncaught: Uncaught Error: thrown \(")
 
             app_file.write_text(APP.replace("VERSION_HERE", "version two"))
             await wait_all(tabs[1:], HEADING, "version two")
