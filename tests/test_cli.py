@@ -134,12 +134,15 @@ def test_reload_is_on_by_default_and_can_be_turned_off():
 
 def test_every_option_maps_to_its_config_field(tmp_path):
     (tmp_path / ".env").write_text("")
+    (tmp_path / "more.env").write_text("")
     config = config_of(
         "--host", "0.0.0.0", "--port", "9001", "--backlog", "64",
         "--interface", "wsgi", "--factory", "--app-dir", "src", "--env-file",
-        str(tmp_path / ".env"), "--root-path", "/api", "--lifespan", "off", "--threads", "3",
+        str(tmp_path / ".env"), "--env-file", str(tmp_path / "more.env"), "--no-dev-mode",
+        "--root-path", "/api", "--lifespan", "off", "--threads", "3", "--open",
         "--no-reload", "--reload-dir", "a", "--reload-dir", "b", "--reload-include", "*.html",
-        "--reload-exclude", "tmp/*", "--reload-delay", "0.2", "--log-level", "warning",
+        "--reload-exclude", "tmp/*", "--reload-delay", "0.2", "--reload-grace", "2.5",
+        "--log-level", "warning",
         "--no-access-log", "--no-color", "--loop", "asyncio",
         "--timeout-keep-alive", "7", "--timeout-graceful-shutdown", "2",
         "--timeout-request-head", "9", "--timeout-body", "11", "--limit-concurrency", "5",
@@ -154,7 +157,9 @@ def test_every_option_maps_to_its_config_field(tmp_path):
     )
     assert config == Config(
         host="0.0.0.0", port=9001, backlog=64, interface="wsgi", factory=True, app_dir="src",
-        env_file=str(tmp_path / ".env"), root_path="/api", lifespan="off", threads=3,
+        env_file=(str(tmp_path / ".env"), str(tmp_path / "more.env")), dotenv=True,
+        dev_mode=False, open_browser=True, reload_grace=2.5, root_path="/api",
+        lifespan="off", threads=3,
         reload=False, reload_dirs=("a", "b"), reload_includes=("*.html",),
         reload_excludes=("tmp/*",), reload_delay=0.2, log_level="warning", access_log=False,
         use_colors=False, loop="asyncio", timeout_keep_alive=7, timeout_graceful_shutdown=2,
@@ -182,7 +187,9 @@ def test_tls_and_socket_options():
 
 def test_option_table_covers_every_config_field_and_the_readme():
     readme = README.read_text()
-    internal = {"app", "install_signal_handlers"}
+    # django_settings comes from discovery (manage.py) and --settings; port_fallback is
+    # set when no port was given anywhere.
+    internal = {"app", "install_signal_handlers", "django_settings", "port_fallback"}
     assert {o.field for o in OPTIONS} == set(Config.option_names()) - internal
     for option in OPTIONS:
         flags = ([option.flag] if option.kind != "bool" or option.positive else [])
@@ -475,6 +482,8 @@ def test_welcome_page_on_all_interfaces(tmp_path, running):
     assert server.stop() == 0
     banner = "".join(server.stdout_lines)
     assert "asyncdev " in banner and "the welcome page" in banner
+    assert "asyncdev looked, in this order, for:" in text.text and "manage.py" in text.text
+    assert "<li>a Django project: manage.py</li>" in html.text
     assert "Quit the server with CONTROL-C." in banner
     assert "Listening on all interfaces" in banner
     assert "anyone on your network can reach this server" in banner
@@ -517,6 +526,6 @@ def test_serves_an_app_and_escapes_the_access_log(tmp_path, project, running):
 
 def test_cli_main_returns_the_exit_code(monkeypatch):
     calls = []
-    monkeypatch.setattr("asyncdev._api.run", lambda config: calls.append(config) or 3)
+    monkeypatch.setattr("asyncdev._api.run", lambda config, **kw: calls.append(config) or 3)
     assert _cli.main(["--no-reload", "main:app", "9000"]) == 3
     assert calls[0].app == "main:app" and calls[0].port == 9000

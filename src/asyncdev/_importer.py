@@ -53,6 +53,9 @@ class LoadedApp:
     # Whether the server runs the ASGI lifespan protocol with it: a WSGI app has no
     # startup or shutdown hooks, and asyncdev's own pages need none.
     lifespan: bool = True
+    # For the banner: "Flask 3.1.0", and lines such as "API docs at {url}/docs".
+    framework: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 def load_app(config: Config) -> LoadedApp:
@@ -77,7 +80,11 @@ def load_app(config: Config) -> LoadedApp:
         interface = detect_interface(obj, description=description)
     else:
         interface = config.interface
-    return LoadedApp(obj, interface, description, lifespan=interface != "wsgi")
+    from ._frameworks import prepare
+
+    framework, notes = prepare(obj, dev_mode=config.dev_mode)
+    return LoadedApp(obj, interface, description, lifespan=interface != "wsgi",
+                     framework=framework, notes=notes)
 
 
 # --- interface detection --------------------------------------------------------------
