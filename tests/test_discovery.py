@@ -35,6 +35,7 @@ def write(root: Path, relative: str, source: str) -> Path:
         ("def create_app():\n    pass\n", ("create_app", True)),
         ("def make_app(config=None):\n    pass\n", ("make_app", True)),
         ("def helper():\n    pass\nvalue = 3\n", None),
+        ("async def app(scope, receive, send):\n    pass\n", ("app", False)),
         ("app = (\n", ("app", False)),  # does not parse: the import will say why
     ],
 )

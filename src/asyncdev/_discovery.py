@@ -180,8 +180,11 @@ def scan_source(path: str) -> tuple[str, bool] | None:
         elif isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 names.setdefault(alias.asname or alias.name, None)
-        elif isinstance(node, ast.FunctionDef):
-            functions.add(node.name)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # ``async def app(scope, receive, send)`` is an app too.
+            names.setdefault(node.name, None)
+            if isinstance(node, ast.FunctionDef):
+                functions.add(node.name)
         for target in targets:
             if isinstance(target, ast.Name):
                 names[target.id] = value
