@@ -529,3 +529,56 @@ def test_cli_main_returns_the_exit_code(monkeypatch):
     monkeypatch.setattr("asyncdev._api.run", lambda config, **kw: calls.append(config) or 3)
     assert _cli.main(["--no-reload", "main:app", "9000"]) == 3
     assert calls[0].app == "main:app" and calls[0].port == 9000
+
+
+# --- ports --------------------------------------------------------------------------------
+
+
+def test_busy_port_error_shows_the_users_own_command(tmp_path, busy_port):
+    (tmp_path / "main.py").write_text("async def app(scope, receive, send):\n    pass\n")
+    result = run_cli("--no-reload", "main:app", f"127.0.0.1:{busy_port}", "--log-level",
+                     "info", cwd=tmp_path)
+    assert_one_error(result, f"python -m asyncdev --no-reload main:app 127.0.0.1:{busy_port + 1}"
+                     " --log-level info")
+    env = clean_env(ASYNCDEV_RELOAD="false")
+    result = run_cli("--port", str(busy_port), cwd=tmp_path, env=env)
+    assert_one_error(result, f"python -m asyncdev --port {busy_port + 1}")
+
+
+def test_suggested_command_forms():
+    from asyncdev._sockets import suggested_command
+
+    assert suggested_command(8001, ["/venv/bin/asyncdev", "main:app"]) == (
+        "asyncdev main:app --port 8001")
+    assert suggested_command(9001, ["asyncdev", "--threads", "4", "--port=9000"]) == (
+        "asyncdev --threads 4 --port=9001")
+    assert suggested_command(8001, ["app.py"]) == "serve(..., port=8001)"
+
+
+def test_default_port_moves_on_when_8000_is_busy(tmp_path, running):
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            holder.bind(("127.0.0.1", 8000))
+            holder.listen(1)
+        except OSError:
+            pass  # someone else holds it: busy all the same
+        server = running("--no-reload", cwd=tmp_path)
+        url = server.wait_for_url()
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert port > 8000
+        with httpx.Client(timeout=TIMEOUT) as client:
+            assert client.get(url).status_code == 200
+        server.stop()
+        assert f"Port 8000 is in use; serving on port {port} instead." in server.stderr
+    finally:
+        holder.close()
+
+
+def test_port_environment_variable_reaches_the_server(tmp_path, running):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    server = running("--no-reload", cwd=tmp_path, env=clean_env(PORT=str(free)))
+    assert server.wait_for_url() == f"http://127.0.0.1:{free}/"
+    server.stop()
