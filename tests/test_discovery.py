@@ -243,7 +243,8 @@ def test_bare_asyncdev_serves_the_pyproject_pin(tmp_path):
     with Supervised.cli(tmp_path) as server:
         server.wait_ready()
         assert server.get("/")[2] == b"pinned"
-        server.wait_line(r"Found service\.web:handler in \[tool\.asyncdev\] in pyproject\.toml")
+        server.wait_line(r"^Serving service\.web:handler as set in \[tool\.asyncdev\] in "
+                         r"pyproject\.toml$")
 
 
 def test_an_empty_directory_still_gets_the_welcome_page(tmp_path):

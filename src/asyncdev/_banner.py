@@ -212,10 +212,7 @@ def announce(
     ``config.open_browser``."""
     first = addresses[0] if addresses else None
     urls = [format_url(address, config.scheme) for address in addresses]
-    found_line = None
-    if found is not None and found.found:
-        what = found.app or f"the Django project of {found.django_settings}"
-        found_line = f"Found {what} in {found.how}; {found.pin_hint()}"
+    found_line = found.banner_line() if found is not None and found.found else None
     print_banner(
         version=__version__,
         app_description=description,

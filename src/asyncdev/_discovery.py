@@ -57,6 +57,18 @@ class Discovery:
     def found(self) -> bool:
         return self.app is not None or self.django_settings is not None
 
+    @property
+    def pinned(self) -> bool:
+        """Named by a setting (ASYNCDEV_APP, [tool.asyncdev], FLASK_APP), not searched."""
+        return self.how.startswith(("ASYNCDEV_APP", "[tool.asyncdev]", "FLASK_APP"))
+
+    def banner_line(self) -> str:
+        """What the banner says about the choice."""
+        what = self.app or f"the Django project of {self.django_settings}"
+        if self.pinned:
+            return f"Serving {what} as set in {self.how}"
+        return f"Found {what} in {self.how}; {self.pin_hint()}"
+
     def pin_hint(self) -> str:
         """How to name the choice so that it no longer depends on the search."""
         if self.django_settings is not None:
