@@ -4,6 +4,11 @@ Every option maps 1:1 to a ``Config`` field and can also come from an ``ASYNCDEV
 environment variable (the command line wins). ADDRPORT follows Django's runserver
 syntax. Errors a user can meet print ``Error: ...`` on stderr and exit 1; argparse's
 usage errors exit 2. ``main(argv)`` returns the exit code.
+
+Longer than most modules: the option table (one entry per option, keeping its flag,
+Config field, environment variable and help together) is a third of it, and where
+options come from (command line, environment, env files, PORT, ``[tool.asyncdev]``) is
+one job best read in one place.
 """
 
 from __future__ import annotations
