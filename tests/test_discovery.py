@@ -253,3 +253,19 @@ def test_an_empty_directory_still_gets_the_welcome_page(tmp_path):
         status, _, body = server.get("/")
         assert status == 200 and b"asyncdev looked, in this order, for:" in body
         assert server.count("^Found ") == 0
+
+
+def test_bare_asyncdev_serves_a_django_project(tmp_path):
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "django", "startproject", "mysite", str(tmp_path)],
+                   check=True, timeout=60)
+    with Supervised.cli(tmp_path) as server:
+        server.wait_ready()
+        status, _, body = server.get("/")
+        assert status == 200 and b"The install worked successfully" in body
+        server.wait_line(r"Found the Django project of mysite\.settings in manage\.py; pin it "
+                         r"with --settings mysite\.settings")
+        server.wait_line(r"^Using Django \d")
+        server.wait_line(r"run gunicorn mysite\.wsgi or uvicorn mysite\.asgi:application\.")

@@ -1,7 +1,8 @@
 """The command line: ``asyncdev [APP] [ADDRPORT] [options]`` -> ``Config`` -> ``_api.run``.
 
 Every option maps 1:1 to a ``Config`` field and can also come from an ``ASYNCDEV_<NAME>``
-environment variable (the command line wins). ADDRPORT follows Django's runserver
+environment variable or ``[tool.asyncdev]`` in pyproject.toml (the command line wins);
+with no APP, ``_discovery`` finds one. ADDRPORT follows Django's runserver
 syntax. Errors a user can meet print ``Error: ...`` on stderr and exit 1; argparse's
 usage errors exit 2. ``main(argv)`` returns the exit code.
 

@@ -84,6 +84,14 @@ def _load(config: Config) -> LoadedApp:
     """The app to serve: the user's, or the welcome page when none was given."""
     from .._importer import LoadedApp, load_app
 
+    if config.app is None and config.django_settings is not None:
+        # Stand-in until the Django integration's loader lands (CONTRACTS.md section 3):
+        # the project's WSGI entry point, as startproject writes it next to the settings.
+        import os
+
+        os.environ["DJANGO_SETTINGS_MODULE"] = config.django_settings
+        project = config.django_settings.rpartition(".")[0] or config.django_settings
+        return load_app(config.replace(app=f"{project}.wsgi:application"))
     if config.app is None:
         from .._features.welcome import welcome_app
 
