@@ -1,10 +1,11 @@
 """The debug error page sent when the app fails before it starts its response.
 
-``install(state)`` replaces ``ServerState.render_error``: loopback clients (everyone with
-``debug_errors=True``, nobody with ``False``) get the exception, the escaped traceback and
-the request line, as HTML when they accept it and plain text otherwise; other clients
-get a bare 500. It is a page, never a console. ``render_traceback_page`` is the shared
-renderer, also used for the "the app failed to import" page.
+``error_renderer(config, fallback)`` renders it for the server to frame: loopback
+clients (everyone with ``debug_errors=True``) get the exception, the escaped traceback
+and the request line, as HTML when they accept it and plain text otherwise; other
+clients get the fallback, a bare 500. It is a page, never a console.
+``render_traceback_page`` is the shared renderer, also used by ``startup_error_app``,
+the page served while the app cannot be imported or started.
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import linecache
 import traceback
 from typing import TYPE_CHECKING
 
+from .._types import ErrorResponse
 from .._usercode import is_library_file, is_own_file
 
 if TYPE_CHECKING:
-    from .._server.state import ServerState
-    from .._types import ASGIApp, Receive, Scope, Send
+    from .._config import Config
+    from .._types import ASGIApp, ErrorRenderer, Receive, Scope, Send
 
 __all__ = [
-    "install",
+    "error_renderer",
     "is_local_client",
     "render_traceback_page",
     "startup_error_app",
     "wants_html",
 ]
 
+# The page needs only its inline style (and the reload script, same-origin).
+_PAGE_POLICY = (
+    b"default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'"
+)
 # Source lines shown around the failing line of the user's frames.
 _CONTEXT_LINES = 2
 # A page for a recursion error would otherwise list thousands of identical frames.
@@ -89,28 +95,22 @@ def wants_html(scope: Scope) -> bool:
     return False
 
 
-def install(state: ServerState) -> None:
-    """Make ``state.render_error`` answer with the debug page, per ``debug_errors``."""
-    config = state.config
-    if config.debug_errors is False:
-        return
+def error_renderer(config: Config, fallback: ErrorRenderer) -> ErrorRenderer:
+    """The renderer of the debug page for ``config.debug_errors``: everyone sees it when
+    True, loopback clients when None; the others get ``fallback`` (a bare 500)."""
     everyone = config.debug_errors is True
-    default_render = state.render_error
     reload_tag = ""
     if config.browser_reload:
         from .browser_reload import script_tag
 
         reload_tag = script_tag(config.root_path)
 
-    def render_error(scope: Scope, exc: BaseException | None) -> bytes:
+    def render_error(scope: Scope, exc: BaseException | None) -> ErrorResponse:
         if not everyone and not is_local_client(scope):
-            return default_render(scope, exc)
-        try:
-            return _response(state, scope, exc, reload_tag)
-        except Exception:  # the page must never make things worse than a bare 500
-            return default_render(scope, exc)
+            return fallback(scope, exc)
+        return _response(scope, exc, reload_tag)
 
-    state.render_error = render_error
+    return render_error
 
 
 def is_local_client(scope: Scope) -> bool:
@@ -190,9 +190,7 @@ def _request_line(scope: Scope) -> str:
     return f"{method} {target} HTTP/{scope.get('http_version', '1.1')}"
 
 
-def _response(
-    state: ServerState, scope: Scope, exc: BaseException | None, reload_tag: str
-) -> bytes:
+def _response(scope: Scope, exc: BaseException | None, reload_tag: str) -> ErrorResponse:
     as_html = wants_html(scope)
     if exc is None:
         title = "The application did not send a response"
@@ -204,25 +202,15 @@ def _response(
         reload_script=reload_tag,
     )
     content_type = b"text/html; charset=utf-8" if as_html else b"text/plain; charset=utf-8"
-    head = [
-        b"HTTP/1.1 500 Internal Server Error\r\n",
-        *state.default_headers(),
-        b"content-type: ", content_type, b"\r\n",
-        b"content-length: %d\r\n" % len(body),
-        b"cache-control: no-store\r\n",
-        b"x-content-type-options: nosniff\r\n",
-        b"vary: Accept\r\n",
+    headers = [
+        (b"content-type", content_type),
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"vary", b"Accept"),
     ]
     if as_html:
-        # The page needs only its inline style (and the reload script, same-origin).
-        head.append(
-            b"content-security-policy: default-src 'none'; style-src 'unsafe-inline'; "
-            b"script-src 'self'; connect-src 'self'\r\n"
-        )
-    head.append(b"connection: close\r\n\r\n")
-    if scope.get("method") == "HEAD":  # RFC 9110 section 9.3.2: the head only
-        body = b""
-    return b"".join(head) + body
+        headers.append((b"content-security-policy", _PAGE_POLICY))
+    return ErrorResponse(500, headers, body)
 
 
 def _html_page(

@@ -14,22 +14,31 @@ import errno
 import logging
 import socket
 import ssl
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._errors import StartupError
 from .._sockets import bind_sockets, format_url
 from .connection import HTTPConnection
 from .lifespan import Lifespan
-from .state import ServerState
+from .state import ServerState, plain_500
 
 if TYPE_CHECKING:
     from .._config import Config
     from .._importer import LoadedApp
     from .._protocol.parser import Request
-    from .._types import ASGIApp, Receive, Scope, Send
+    from .._types import (
+        ASGIApp,
+        ErrorRenderer,
+        ErrorResponse,
+        Receive,
+        Scope,
+        Send,
+        ServerListener,
+        WatchRequest,
+    )
 
-__all__ = ["Server", "build_app", "ssl_context"]
+__all__ = ["Pipeline", "Server", "build_app", "ssl_context"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -37,21 +46,28 @@ logger = logging.getLogger("asyncdev.error")
 # --- the application pipeline ----------------------------------------------------------
 
 
-def build_app(
-    loaded: LoadedApp, config: Config, *, on_close: list[Callable[[float], bool]] | None = None
-) -> ASGIApp:
-    """The ASGI 3 callable that connections call, whatever the app's interface.
+class Pipeline(NamedTuple):
+    """The app as connections call it, and what the server owes its parts."""
 
-    Cleanups the pipeline needs when the server stops (the WSGI thread pool) are
-    appended to ``on_close``.
-    """
+    app: ASGIApp
+    # The features that hear about server events, innermost first.
+    listeners: list[ServerListener]
+    # Cleanups for when the server has stopped (the WSGI thread pool): each is called
+    # with a timeout in seconds and returns True once fully closed.
+    on_close: list[Callable[[float], bool]]
+
+
+def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
+    """The ASGI 3 callable that connections call, whatever the app's interface, with
+    the features the config asks for stacked around it."""
     app: Any = loaded.app
+    on_close: list[Callable[[float], bool]] = []
+    listeners: list[ServerListener] = []
     if loaded.interface == "wsgi":
         from .wsgi import wrap_wsgi
 
         app = bridge = wrap_wsgi(app, config)
-        if on_close is not None:
-            on_close.append(bridge.close)
+        on_close.append(bridge.close)
     elif loaded.interface == "asgi2":
         asgi2 = app
 
@@ -70,6 +86,7 @@ def build_app(
         from .._features.browser_reload import BrowserReload
 
         app = BrowserReload(app, config=config)
+        listeners.append(app)
     from .._features.hostcheck import host_check
 
     app = host_check(app, config)
@@ -77,7 +94,7 @@ def build_app(
         from .._features.proxy import ProxyHeaders
 
         app = ProxyHeaders(app, config=config)
-    return app  # type: ignore[no-any-return]
+    return Pipeline(app, listeners, on_close)
 
 
 def _load(config: Config) -> LoadedApp:
@@ -223,10 +240,11 @@ class Server:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.loaded = loaded = _load(config)
-        on_close: list[Callable[[float], bool]] = []
-        app = build_app(loaded, config, on_close=on_close)
+        pipeline = build_app(loaded, config)
+        app = pipeline.app
         state = self.state = ServerState(config, app)
-        state.on_close.extend(on_close)
+        state.on_close.extend(pipeline.on_close)
+        state.listeners = tuple(pipeline.listeners)
         self._install_hooks(state)
         context = ssl_context(config)
         sockets = self._sockets if self._sockets is not None else bind_sockets(config)
@@ -269,11 +287,20 @@ class Server:
         config = self.config
         if config.ws != "none" and self.loaded is not None and self.loaded.interface != "wsgi":
             state.upgrade = _websocket_on_first_upgrade(state)
-        state.render_error = _error_page_on_first_error(state)
-        if config.browser_reload:
-            from .._features.browser_reload import attach
+        if config.debug_errors is not False:
+            state.render_error = _error_page_on_first_error(state)
 
-            attach(state)
+    def watch_requests(self) -> list[WatchRequest]:
+        """What the features ask to watch for changes they handle without a restart."""
+        state = self.state
+        return [request for listener in (state.listeners if state else ())
+                for request in listener.watch_paths()]
+
+    def files_changed(self, paths: Sequence[str]) -> None:
+        """Tell the features that watched files changed (loop thread only)."""
+        if self.state is not None:
+            for listener in self.state.listeners:
+                listener.files_changed(paths)
 
     async def serve(self) -> None:
         if not self.started.is_set():
@@ -304,6 +331,8 @@ class Server:
         if state is None:
             return
         state.shutting_down = True
+        for listener in state.listeners:
+            listener.server_stopping()
         for conn in list(state.connections):
             conn.shutdown()
         grace = self.config.timeout_graceful_shutdown
@@ -358,21 +387,30 @@ def _websocket_on_first_upgrade(
     return upgrade
 
 
-def _error_page_on_first_error(
-    state: ServerState,
-) -> Callable[[Scope, BaseException | None], bytes]:
-    """The error renderer until an error comes: it installs the debug error page (which
-    decides per ``debug_errors`` whether to replace the plain 500) and renders with it."""
-    plain = state.render_error
+def _error_page_on_first_error(state: ServerState) -> ErrorRenderer:
+    """The error renderer until an error comes: it loads the debug error page and
+    renders with it from then on."""
 
-    def render_error(scope: Scope, exc: BaseException | None) -> bytes:
-        state.render_error = plain
+    def render_error(scope: Scope, exc: BaseException | None) -> ErrorResponse:
+        state.render_error = plain_500
         # Whatever happens here, the client still gets the plain 500.
         with contextlib.suppress(Exception):
-            from .._features.errorpage import install
+            from .._features.errorpage import error_renderer
 
-            install(state)
+            state.render_error = _guarded(error_renderer(state.config, plain_500))
         return state.render_error(scope, exc)
+
+    return render_error
+
+
+def _guarded(render: ErrorRenderer) -> ErrorRenderer:
+    """The page must never make things worse than a bare 500."""
+
+    def render_error(scope: Scope, exc: BaseException | None) -> ErrorResponse:
+        try:
+            return render(scope, exc)
+        except Exception:
+            return plain_500(scope, exc)
 
     return render_error
 
