@@ -1,20 +1,22 @@
-"""Which framework made the app, and its development mode: ``prepare(app, dev_mode=...)``.
+"""Frameworks' development modes, and which framework made the app.
 
-Runs in the serving process right after the app is loaded. It names the framework and
-its version for the banner, and sets what the framework's own development command sets
-(``flask run --debug``: debug on, so errors reach asyncdev's error page and templates
-reload), never what the user set already. It imports no framework itself.
+``development_environment(enabled=...)`` sets, while the app is imported and created,
+what the framework's own development command sets (``flask run --debug``: FLASK_DEBUG=1)
+unless the user set it already, so the app's own configuration still wins over it.
+``prepare(app, dev_env)`` then names the framework and its version for the banner, keeps
+the variables for the framework that reads them and takes them back for the others.
+It imports no framework itself.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["FRAMEWORKS", "prepare"]
-
-logger = logging.getLogger("asyncdev.error")
+__all__ = ["DEVELOPMENT_VARIABLES", "FRAMEWORKS", "development_environment", "identify",
+           "prepare"]
 
 # (top-level package, class name) in the app's MRO -> (display name, distribution).
 FRAMEWORKS = {
@@ -29,8 +31,35 @@ FRAMEWORKS = {
     ("bottle", "Bottle"): ("Bottle", "bottle"),
     ("sanic", "Sanic"): ("Sanic", "sanic"),
 }
+# What each framework's development command sets, by the framework that reads it.
+# flask run --debug sets FLASK_DEBUG=1: debug on, so exceptions propagate to the
+# server's error page and Jinja reloads edited templates. Quart's ``quart run`` reads
+# the same variable. fastapi dev sets nothing on the app (it reloads and listens on
+# 127.0.0.1 only), Starlette and Litestar have no development command of their own.
+DEVELOPMENT_VARIABLES = {"FLASK_DEBUG": ("1", ("Flask", "Quart"))}
 # Replaced by the server's URL in the banner.
 URL_PLACEHOLDER = "{url}"
+
+
+@contextlib.contextmanager
+def development_environment(*, enabled: bool) -> Iterator[dict[str, str]]:
+    """Set the development variables the user has not set; yields those it set."""
+    added: dict[str, str] = {}
+    if enabled:
+        for key, (value, _) in DEVELOPMENT_VARIABLES.items():
+            if key not in os.environ:
+                os.environ[key] = added[key] = value
+    try:
+        yield added
+    except BaseException:
+        _take_back(added, keep_for=None)
+        raise
+
+
+def _take_back(added: dict[str, str], keep_for: str | None) -> None:
+    for key in added:
+        if keep_for not in DEVELOPMENT_VARIABLES[key][1] and os.environ.get(key) == added[key]:
+            del os.environ[key]
 
 
 def identify(app: Any) -> str | None:
@@ -52,17 +81,18 @@ def _version(name: str) -> str:
         return ""
 
 
-def prepare(app: Any, *, dev_mode: bool) -> tuple[str | None, tuple[str, ...]]:
-    """``(framework and version, banner notes)`` for ``app``; in ``dev_mode``, switch the
-    framework to its development mode first."""
+def prepare(app: Any, dev_env: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:
+    """``(framework and version, banner notes)`` for ``app``, created under ``dev_env``
+    (the development variables this process set): they stay for the framework that
+    reads them (as its dev command leaves them) and are taken back for any other."""
     name = identify(app)
+    _take_back(dev_env, keep_for=name)
     if name is None:
         return None, ()
     notes: list[str] = []
     if name in ("Flask", "Quart"):
-        notes += _flask_debug(app, dev_mode=dev_mode)
+        notes.append(_debug_note(app, set_here="FLASK_DEBUG" in dev_env))
     elif name == "FastAPI":
-        # fastapi dev sets nothing on the app (reload and 127.0.0.1 only): neither do we.
         docs = getattr(app, "docs_url", None)
         if isinstance(docs, str) and docs:
             notes.append(f"API docs at {URL_PLACEHOLDER}{docs}")
@@ -70,17 +100,11 @@ def prepare(app: Any, *, dev_mode: bool) -> tuple[str | None, tuple[str, ...]]:
     return (f"{name} {version}" if version else name), tuple(notes)
 
 
-def _flask_debug(app: Any, *, dev_mode: bool) -> list[str]:
-    """What ``flask run --debug`` does: FLASK_DEBUG=1, read by Flask when the app is
-    created. Here the app exists already, so the same is set on it: ``debug`` (which
-    also turns on template auto-reload unless TEMPLATES_AUTO_RELOAD is set) and
-    exceptions propagate to the server, whose error page shows them."""
-    if os.environ.get("FLASK_DEBUG"):
-        state = "on" if app.debug else "off"
-        return [f"debug {state} (FLASK_DEBUG is set)"]
-    if not dev_mode:
-        return []
-    if not app.debug:
-        app.debug = True
-    os.environ["FLASK_DEBUG"] = "1"  # as flask run --debug sets it, for the app's code
-    return ["debug on (turn it off with FLASK_DEBUG=0 or --no-dev-mode)"]
+def _debug_note(app: Any, *, set_here: bool) -> str:
+    state = "on" if getattr(app, "debug", False) else "off"
+    if not set_here:
+        return f"debug {state} (FLASK_DEBUG is set)" if "FLASK_DEBUG" in os.environ else (
+            f"debug {state}")
+    if state == "off":
+        return "debug off (the app's configuration turns it off)"
+    return "debug on (turn it off with FLASK_DEBUG=0 or --no-dev-mode)"
