@@ -57,8 +57,8 @@ def development_environment(*, enabled: bool) -> Iterator[dict[str, str]]:
 
 
 def _take_back(added: dict[str, str], keep_for: str | None) -> None:
-    for key in added:
-        if keep_for not in DEVELOPMENT_VARIABLES[key][1] and os.environ.get(key) == added[key]:
+    for key, value in added.items():
+        if keep_for not in DEVELOPMENT_VARIABLES[key][1] and os.environ.get(key) == value:
             del os.environ[key]
 
 
