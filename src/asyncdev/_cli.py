@@ -140,7 +140,8 @@ OPTIONS: tuple[Option, ...] = (
     # Address
     _o("--host", "host", "str", "Interface to bind (default 127.0.0.1; 0.0.0.0 for the LAN).",
        "address", metavar="HOST"),
-    _o("--port", "port", "int", "Port to bind (default 8000; 0 picks a free one).",
+    _o("--port", "port", "int",
+       "Port to bind (default: PORT, else 8000 or the next free one; 0 picks a free one).",
        "address", metavar="PORT"),
     _o("--uds", "uds", "str", "Listen on this Unix domain socket instead.", "address",
        metavar="PATH"),
@@ -409,7 +410,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description=(
             "The development server for Python web apps (ASGI and WSGI). "
             "Every option can also be set as ASYNCDEV_<OPTION> in the environment, "
-            "e.g. ASYNCDEV_PORT=9000 or ASYNCDEV_RELOAD=false."
+            "e.g. ASYNCDEV_PORT=9000 or ASYNCDEV_RELOAD=false, or under [tool.asyncdev] "
+            "in pyproject.toml."
         ),
         epilog=(
             "examples: asyncdev main:app | asyncdev myproject.wsgi 0:8000 | "
@@ -421,7 +423,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "app", nargs="?", metavar="APP",
         help="pkg.module:attr, pkg.module (attr app or application) or path/to/file.py[:attr]; "
-             "none serves a welcome page",
+             "none: found in [tool.asyncdev], manage.py, FLASK_APP, main.py, app.py..., "
+             "else a welcome page",
     )
     parser.add_argument(
         "addrport", nargs="?", metavar="ADDRPORT",
