@@ -225,11 +225,13 @@ def test_production_hint_for_a_file_inside_packages(tmp_path):
 
 def test_banner_framework_notes_discovery_and_keys():
     text = banner(framework="FastAPI 0.115.0", notes=["API docs at {url}/docs"],
-                  found="Found main:app in main.py; pin it with: asyncdev main:app", keys=True)
+                  found="Found main:app in main.py; pin it with: asyncdev main:app", keys=True,
+                  reload=True)
     assert "Using FastAPI 0.115.0\nAPI docs at http://127.0.0.1:8000/docs\n" in text
     assert "Found main:app in main.py; pin it with: asyncdev main:app\n" in text
     assert "Press h for help, r to reload, o to open the browser" in text
     assert "Press h" not in banner()
+    assert "Press h for help, o to open the browser, c to clear" in banner(keys=True)
 
 
 def test_banner_on_all_interfaces_is_loud_and_shows_the_lan_url():

@@ -112,3 +112,20 @@ def test_open_flag_opens_the_browser_once_serving(tmp_path: Path) -> None:
     finally:
         os.killpg(proc.pid, 2)
         proc.communicate(timeout=TIMEOUT)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pseudo-terminal session semantics")
+def test_keys_without_reload(tmp_path: Path) -> None:
+    write_app(tmp_path / "main.py", "hello")
+    term = Terminal(tmp_path, "--no-reload", env=child_env(NO_COLOR="1"))
+    try:
+        term.wait_for(r"Quit the server with CONTROL-C\. Press h for help, o to open the "
+                      r"browser, c to clear, q to quit\.")
+        term.press("h")
+        term.wait_for(r"o  open the browser")
+        assert "reload now" not in term.text
+        term.press("q")
+        assert term.proc.wait(TIMEOUT) == 0
+        assert "Traceback" not in term.text
+    finally:
+        term.close()

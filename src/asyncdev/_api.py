@@ -88,6 +88,31 @@ def _announce(config: Config, found: Discovery | None) -> Callable[[Server, str]
         _banner_announce(config, description=loaded.description, interface=loaded.interface,
                          loop_name=loop_name, addresses=server.addresses, found=found,
                          framework=loaded.framework,
-                         notes=[*loaded.notes, *loaded_notes()])
+                         notes=[*loaded.notes, *loaded_notes()],
+                         keys=config.install_signal_handlers and _listen_to_keys(server))
 
     return announce
+
+
+def _listen_to_keys(server: Server) -> bool:
+    """Without reload, the terminal's keys act on this process's server (no r)."""
+    from ._terminal import CLEAR, KeyReader, help_text, keys_available, open_browser
+
+    if not keys_available():
+        return False
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+
+    def on_key(key: str) -> None:
+        key = key.lower()
+        if key == "q":
+            loop.call_soon_threadsafe(server.request_shutdown)
+        elif key == "o" and server.port is not None:
+            open_browser(server.url + "/")
+        elif key in ("c", "h", "?"):
+            sys.stdout.write(CLEAR if key == "c" else help_text(reload=False) + "\n")
+            sys.stdout.flush()
+
+    KeyReader(on_key)  # restores the terminal at exit
+    return True

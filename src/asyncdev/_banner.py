@@ -30,6 +30,8 @@ __all__ = ["KEYS_LINE", "announce", "format_banner", "lan_address", "print_banne
            "production_command"]
 
 KEYS_LINE = "Press h for help, r to reload, o to open the browser, c to clear, q to quit."
+# Without reload there is nothing for r to do.
+KEYS_LINE_NO_RELOAD = "Press h for help, o to open the browser, c to clear, q to quit."
 
 _INTERFACE_LABELS = {"asgi3": "ASGI 3", "asgi2": "ASGI 2", "wsgi": "WSGI"}
 
@@ -132,7 +134,8 @@ def format_banner(
         where = ", ".join(reload_dirs) if reload_dirs else os.getcwd()
         lines.append(f"Watching for file changes in {where}")
     lines.append("Starting development server at " + " and ".join(shown))
-    lines.append("Quit the server with CONTROL-C." + (f" {KEYS_LINE}" if keys else ""))
+    keys_line = (KEYS_LINE if reload else KEYS_LINE_NO_RELOAD) if keys else ""
+    lines.append("Quit the server with CONTROL-C." + (f" {keys_line}" if keys else ""))
     lines.append(paint(
         f"This is a development server. Do not use it in production: run {production}.",
         YELLOW,

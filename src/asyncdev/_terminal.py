@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-__all__ = ["HELP", "KeyReader", "keys_available", "open_browser"]
+__all__ = ["CLEAR", "HELP", "KeyReader", "help_text", "keys_available", "open_browser"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -26,6 +26,13 @@ HELP = """\
   c  clear the terminal
   q  quit
   h  show this help"""
+CLEAR = "\x1b[2J\x1b[3J\x1b[H"  # erase the screen and the scrollback, cursor home
+
+
+def help_text(*, reload: bool) -> str:
+    """The key list; without reload, r is left out."""
+    lines = HELP.splitlines()
+    return "\n".join(lines if reload else lines[1:])
 
 
 def keys_available() -> bool:

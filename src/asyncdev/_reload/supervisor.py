@@ -440,7 +440,7 @@ class Supervisor:
         return self.keys is not None
 
     def _on_key(self, key: str) -> None:
-        from .._terminal import HELP, open_browser
+        from .._terminal import CLEAR, help_text, open_browser
 
         key = key.lower()
         if key == "r":
@@ -451,13 +451,13 @@ class Supervisor:
             if self.sockets and self.config.uds is None:
                 open_browser(format_url(self.sockets[0].getsockname(), self.config.scheme) + "/")
         elif key == "c":
-            sys.stdout.write("\x1b[2J\x1b[3J\x1b[H")
+            sys.stdout.write(CLEAR)
             sys.stdout.flush()
         elif key == "q":
             self.stopping = True
             self.stop_requested = True
         elif key in ("h", "?"):
-            sys.stdout.write(HELP + "\n")
+            sys.stdout.write(help_text(reload=True) + "\n")
             sys.stdout.flush()
 
     def reload_now(self) -> None:
