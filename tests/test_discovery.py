@@ -122,6 +122,7 @@ def test_every_option_may_come_from_pyproject(tmp_path):
     config, found = build([], {}, cwd=str(tmp_path / "sub"))  # the nearest pyproject.toml
     assert (config.app, config.factory, config.port, config.reload_dirs) == (
         "pinned:make", True, 9100, ("src",))
+    assert config.app_dir == str(tmp_path)  # imported from the project's directory
     assert (config.reload_delay, config.access_log, config.log_level) == (0.3, False, "debug")
     assert config.port_fallback is False
     # The command line, then the environment, win over the file.
@@ -129,6 +130,7 @@ def test_every_option_may_come_from_pyproject(tmp_path):
                           cwd=str(tmp_path))
     assert (config.app, config.log_level, config.port, found) == ("other:app", "info", 9200,
                                                                    None)
+    assert config.factory is False and config.app_dir is None  # they went with app
     write(tmp_path, "pyproject.toml", "[tool.asyncdev]\nno-such-option = 1\n")
     with pytest.raises(CLIError, match=r"\[tool.asyncdev\] no-such-option: unknown option"):
         build([], {}, cwd=str(tmp_path))

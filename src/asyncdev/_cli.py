@@ -567,6 +567,9 @@ def build(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
                 app = found.app
                 if found.factory:
                     values["factory"] = True
+                if found.how.startswith("[tool.asyncdev]") and pyproject is not None:
+                    # Named relative to the project, wherever in it the command runs.
+                    values.setdefault("app_dir", os.path.dirname(pyproject))
                 if found.django_settings is not None:
                     values["django_settings"] = found.django_settings
             else:
@@ -612,8 +615,8 @@ def _from_tool_table(table: Mapping[str, Any], path: str | None) -> dict[str, An
     values: dict[str, Any] = {}
     for key, given in table.items():
         value = given
-        if key == "app":
-            continue
+        if key == "app" or (key == "factory" and "app" in table):
+            continue  # discovery reads them together: an APP given here has its own
         option = _OPTION_OF_KEY.get(key.replace("_", "-"))
         where = f"{path} [tool.asyncdev] {key}"
         if option is None:
