@@ -134,8 +134,8 @@ def format_banner(
         where = ", ".join(reload_dirs) if reload_dirs else os.getcwd()
         lines.append(f"Watching for file changes in {where}")
     lines.append("Starting development server at " + " and ".join(shown))
-    keys_line = (KEYS_LINE if reload else KEYS_LINE_NO_RELOAD) if keys else ""
-    lines.append("Quit the server with CONTROL-C." + (f" {keys_line}" if keys else ""))
+    keys_line = f" {KEYS_LINE if reload else KEYS_LINE_NO_RELOAD}" if keys else ""
+    lines.append("Quit the server with CONTROL-C." + keys_line)
     lines.append(paint(
         f"This is a development server. Do not use it in production: run {production}.",
         YELLOW,
