@@ -484,7 +484,8 @@ def test_welcome_page_on_all_interfaces(tmp_path, running):
     assert server.stop() == 0
     banner = "".join(server.stdout_lines)
     assert "asyncdev " in banner and "the welcome page" in banner
-    assert "asyncdev looked, in this order, for:" in text.text and "manage.py" in text.text
+    assert f"asyncdev looked in {tmp_path}, in this order, for:" in text.text
+    assert "manage.py" in text.text
     assert "<li>a Django project: manage.py</li>" in html.text
     assert "Quit the server with CONTROL-C." in banner
     assert "Listening on all interfaces" in banner

@@ -8,6 +8,7 @@ clients (curl, scripts); WebSockets are refused.
 from __future__ import annotations
 
 import html
+import os
 
 from .._discovery import SEARCH_ORDER
 from .._types import Receive, Scope, Send
@@ -18,7 +19,7 @@ _TEXT = """\
 asyncdev is running.
 
 You are seeing this page because no application was given or found.
-asyncdev looked, in this order, for:
+asyncdev looked in {cwd}, in this order, for:
 
 {looked}
 
@@ -36,7 +37,8 @@ or from Python:
 
 This is a development server. Do not use it in production: run your app
 with uvicorn, gunicorn or granian.
-""".replace("{looked}", "\n".join(f"  - {item}" for item in SEARCH_ORDER))
+""".replace("{looked}", "\n".join(f"  - {item}" for item in SEARCH_ORDER)).replace(
+    "{cwd}", os.getcwd())
 
 _HTML = """\
 <!doctype html>
@@ -64,7 +66,7 @@ _HTML = """\
   <h1><span>&#10003;</span> asyncdev is running</h1>
   <p class="lead">You are seeing this page because no application was given or found.</p>
 
-  <h2>Where asyncdev looked, in this order</h2>
+  <h2>Where asyncdev looked in <code>{cwd}</code>, in this order</h2>
   <ol>
 {looked}
   </ol>
@@ -87,6 +89,7 @@ asyncdev.serve(app, reload=True)</pre>
 </body>
 </html>
 """.replace("{looked}", "\n".join(f"    <li>{html.escape(item)}</li>" for item in SEARCH_ORDER))
+_HTML = _HTML.replace("{cwd}", html.escape(os.getcwd()))
 
 _HTML_BODY = _HTML.encode("utf-8")
 _TEXT_BODY = _TEXT.encode("utf-8")
