@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import socket
+import sys
+from pathlib import Path
 
 import pytest
 
-from asyncdev._features.errorpage import render_traceback_page
+import errorpage_app
 from asyncdev.testing import run_in_thread
 
 
@@ -48,25 +53,32 @@ def test_browser_on_loopback_gets_html_page_with_escaped_traceback(raw_client):
         status, headers, body = get(raw_client(server.port), "/boom?x=1", "text/html,*/*")
     assert status == 500
     assert headers["content-type"].startswith("text/html")
-    assert "default-src 'none'" in headers["content-security-policy"]
+    policy = headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "unsafe-inline" not in policy
     page = body.decode()
     assert "ValueError: bad &lt;input&gt; &amp; worse" in page
     assert "<input>" not in page
     assert "GET /boom?x=1 HTTP/1.1" in page
     assert "helper_that_fails" in page
     assert "raise ValueError(" in page  # the failing source line
-    assert "<script" not in page  # no script without browser reload: a page, not a console
+    # The one script is the copy button's, allowed by this response's nonce.
+    nonce = re.search(r"script-src 'nonce-([^']+)'", policy).group(1)
+    assert re.findall(r"<script[^>]*>", page) == [f'<script nonce="{nonce}">']
 
 
 def test_non_browser_gets_plain_text_traceback(raw_client):
     with run_in_thread(failing_app) as server:
-        status, headers, body = get(raw_client(server.port), "/api", "application/json")
+        status, headers, body = get(raw_client(server.port), "/api", "*/*")
     assert status == 500
     assert headers["content-type"].startswith("text/plain")
     text = body.decode()
-    assert text.startswith("ValueError: bad <input> & worse\nGET /api HTTP/1.1\n")
+    # The exception and the user's failing line first, then the request line.
+    assert text.startswith('ValueError: bad <input> & worse\n  File "')
+    first_lines = text.splitlines()[:4]
+    assert "in helper_that_fails" in first_lines[1]
+    assert first_lines[2].strip().startswith("raise ValueError(")
+    assert first_lines[3] == "GET /api HTTP/1.1"
     assert "Traceback (most recent call last)" in text
-    assert "in helper_that_fails" in text
 
 
 def test_head_request_gets_the_head_only(raw_client):
@@ -109,31 +121,171 @@ def test_non_loopback_client_gets_the_page_only_when_asked(raw_client, debug_err
 def test_app_returning_without_a_response_gets_a_page(raw_client):
     with run_in_thread(silent_app) as server:
         status, _, body = get(raw_client(server.port), "/quiet", "text/plain")
-    assert status == 500
-    assert body.decode().startswith("The application did not send a response\nGET /quiet")
+        assert status == 500
+        assert body.decode().startswith("The application did not send a response\nGET /quiet")
+        _, _, body = get(raw_client(server.port), "/quiet", "text/html")
+    assert "<h1>The application did not send a response</h1>" in body.decode()
 
 
 def test_page_loads_the_reload_script_when_browser_reload_is_on(raw_client):
     with run_in_thread(failing_app, browser_reload=True) as server:
         _, headers, body = get(raw_client(server.port), "/", "text/html")
     assert b'<script src="/__asyncdev__/reload.js"' in body
-    assert "script-src 'self'" in headers["content-security-policy"]
+    assert re.search(r"script-src [^;]*'self'", headers["content-security-policy"])
 
 
-def test_render_traceback_page_shows_the_whole_chain():
-    try:
-        try:
-            {}["missing"]
-        except KeyError as inner:
-            raise RuntimeError("wrapped <b>") from inner
-    except RuntimeError as exc:
-        error = exc
-    page = render_traceback_page(
-        error, title="App failed to import", request_line="GET / HTTP/1.1", html=True
-    ).decode()
-    assert "<h1>App failed to import</h1>" in page
-    assert page.index("<h2>KeyError") < page.index("direct cause") < page.index("<h2>RuntimeError")
-    assert "wrapped &lt;b&gt;" in page
-    text = render_traceback_page(error, title="App failed to import", html=False).decode()
-    assert text.startswith("App failed to import\n\nTraceback")
-    assert "RuntimeError: wrapped <b>" in text
+# --- the failing line first, in every form ------------------------------------------------
+
+APP_FILE = Path(errorpage_app.__file__)
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+SECRETS = ("tok-LOCAL-SECRET-1", "dj-DICT-SECRET-2", "hunter2-LOCAL-SECRET-3")
+
+
+def source_line(marker: str, path: Path = APP_FILE) -> tuple[int, str]:
+    """The number and stripped text of the line holding ``marker``."""
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if marker in line:
+            return number, line.strip()
+    raise AssertionError(marker)
+
+
+def first_hit(page: str) -> str:
+    """The text of the first highlighted source line of the page."""
+    match = re.search(r'<span class="hit">(.*?)</span>', page, re.S)
+    assert match, page
+    return html.unescape(re.sub(r"^\s*\d+\s\s", "", match.group(1))).strip()
+
+
+def check_forms(fetch, *, line: str, heading: str) -> tuple[str, str, dict]:
+    """The HTML, text and JSON forms of one failure: each opens with ``line``; none
+    names asyncdev's internals or shows a secret."""
+    status, headers, body = fetch(BROWSER)
+    assert status == 500 and headers["content-type"].startswith("text/html")
+    page = body.decode()
+    policy = headers["content-security-policy"]
+    assert "'unsafe-inline'" not in policy and "script-src 'nonce-" in policy
+    assert f"<title>{html.escape(heading)}</title>" in page
+    # The first highlighted block is the user's line, in the "failing" block at the top.
+    assert page.index('<section class="failing">') < page.index('class="hit"')
+    assert first_hit(page) == line
+    assert "asyncdev._" not in page
+
+    status, headers, body = fetch("*/*")
+    assert status == 500 and headers["content-type"].startswith("text/plain")
+    text = body.decode()
+    assert "asyncdev._" not in text
+    first = text.splitlines()
+    assert first[0] == heading
+    # Then the notes, if any, and the user's 'File "...", line N' with its line.
+    at = next(i for i, text_line in enumerate(first) if text_line.startswith('  File "'))
+    assert all(text_line.startswith("Note: ") for text_line in first[1:at])
+    assert line in first[at + 1]
+
+    status, headers, body = fetch("application/json")
+    assert headers["content-type"].startswith("application/json")
+    data = json.loads(body)
+    assert f"{data['type']}: {data['message']}" == heading
+    assert data["location"]["source"] == line
+    assert "asyncdev._" not in body.decode()
+    for secret in SECRETS:
+        assert secret not in page and secret not in text and secret not in body.decode()
+    return page, text, data
+
+
+def fetcher(raw_client, port: int, path: str):
+    def fetch(accept: str):
+        return get(raw_client(port), path, accept)
+    return fetch
+
+
+def test_key_error_deep_in_user_code_opens_the_users_line(raw_client):
+    number, line = source_line("KEYERROR-LINE")
+    with run_in_thread(errorpage_app.app) as server:
+        page, text, data = check_forms(
+            fetcher(raw_client, server.port, "/keyerror"), line=line, heading="KeyError: 'price'"
+        )
+    failing = page.split('<section class="failing">', 1)[1].split("</section>", 1)[0]
+    assert f"line {number}, in <b>price_of</b>" in failing
+    # Its locals are open, the secret masked, the plain value shown.
+    assert "<details class=\"locals\" open>" in failing
+    assert "<th>api_token</th><td><code>********************</code>" in failing
+    assert "<th>item</th><td><code>{&#x27;name&#x27;: &#x27;tea&#x27;}</code>" in failing
+    # json's frames (between parse_order and the app) are folded into one row.
+    assert re.search(r'<details class="libs"><summary>\d+ library frames? <span class="muted">'
+                     r"json", page)
+    # Every user frame links to the editor; library frames do not.
+    assert page.count('href="vscode://file/') == len(
+        [f for f in data["frames"] if f["user"]]) + 1  # the failing block's own link
+    # Three frames deep in the user's code, under json's library frames.
+    functions = [(f["function"], f["user"]) for f in data["frames"]]
+    assert functions[-4:] == [("parse_order", True), ("order_total", True),
+                              ("order_total.<locals>.<genexpr>", True), ("price_of", True)]
+    assert ("JSONDecoder.raw_decode", False) in functions
+    assert data["frames"][-1]["locals"]["api_token"] == "********************"
+    assert "'SECRET_KEY': '********************'" in data["frames"][-3]["locals"]["settings"]
+
+
+def test_editor_links_follow_the_setting(raw_client, monkeypatch):
+    monkeypatch.setenv("ASYNCDEV_EDITOR", "pycharm://open?file={path}&line={line}")
+    number, _ = source_line("KEYERROR-LINE")
+    with run_in_thread(errorpage_app.app) as server:
+        _, _, body = get(raw_client(server.port), "/keyerror", BROWSER)
+    assert f'href="pycharm://open?file={APP_FILE}&amp;line={number}"' in body.decode()
+    assert "vscode://" not in body.decode()
+
+
+def test_chained_exception_shows_the_root_cause_first(raw_client):
+    _, line = source_line("KEYERROR-LINE")
+    with run_in_thread(errorpage_app.app) as server:
+        page, text, data = check_forms(
+            fetcher(raw_client, server.port, "/chained"), line=line, heading="KeyError: 'price'"
+        )
+    # The exception the app raised follows, folded under Python's sentence.
+    assert re.search(r'<details class="chain"><summary>The above exception was the direct '
+                     r"cause of <b>errorpage_app.PricingError: order 42 cannot be priced</b>",
+                     page)
+    assert text.index("KeyError: 'price'\n\nThe above exception was the direct cause") < \
+        text.index("errorpage_app.PricingError: order 42 cannot be priced")
+    assert [(item["type"], item["link"]) for item in data["chain"]] == [
+        ("KeyError", None), ("errorpage_app.PricingError", "cause")]
+    assert data["chain"][1]["frames"][-1]["source"] == source_line("CHAINED-LINE")[1]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11+")
+def test_exception_group_opens_its_first_failing_member(raw_client):
+    _, line = source_line("GROUP-LINE")
+    with run_in_thread(errorpage_app.app) as server:
+        page, text, data = check_forms(
+            fetcher(raw_client, server.port, "/group"), line=line,
+            heading="ValueError: out of stock: tea",
+        )
+    assert "2 checks failed (2 sub-exceptions)" in page
+    assert re.search(r'<details class="member" open><summary>1 of 2: <b>ValueError', page)
+    assert re.search(r'<details class="member"><summary>2 of 2: <b>TypeError', page)
+    assert "+-- 2 of 2" in text and "TypeError: address must be a str" in text
+    (group,) = data["chain"]
+    assert group["type"] == "ExceptionGroup"
+    assert [member[0]["type"] for member in group["exceptions"]] == ["ValueError", "TypeError"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="add_note is Python 3.11+")
+def test_notes_are_shown(raw_client):
+    _, line = source_line("NOTE-LINE")
+    with run_in_thread(errorpage_app.app) as server:
+        page, text, data = check_forms(
+            fetcher(raw_client, server.port, "/note"), line=line, heading="KeyError: 'coffee'"
+        )
+    assert '<p class="note-text">while pricing order 42</p>' in page
+    assert text.splitlines()[1] == "Note: while pricing order 42"
+    assert data["notes"] == ["while pricing order 42"]
+    assert data["frames"][-1]["locals"]["password"] == "********************"
+
+
+def test_remote_clients_never_see_locals(raw_client):
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    with run_in_thread(errorpage_app.app, host="0.0.0.0", debug_errors=True) as server:
+        _, _, body = get(raw_client(server.port, host=address), "/keyerror", BROWSER)
+    page = body.decode()
+    assert "KeyError" in page and "Local variables" not in page
