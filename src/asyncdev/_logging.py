@@ -211,8 +211,9 @@ class DefaultFormatter(logging.Formatter):
         if len(self._seen) < 500 or key in self._seen:
             self._seen[key] = count
         if count > 1:
+            message = record.getMessage()
             record.msg = "%s: %s (the same failure as above, %d times now)"
-            record.args = (record.getMessage(), escape_control(report.primary.headline), count)
+            record.args = (message, escape_control(report.primary.headline), count)
             record.exc_info = None
             return
         record.exc_text = format_terminal(report, colour=self.use_colour,

@@ -300,6 +300,8 @@ def _context(filename: str, lineno: int, module_globals: Any = None) -> tuple[in
                 return 0, []  # the source is gone (edited, or never on disk)
             break
         lines.append(text.rstrip("\r\n"))
+    while len(lines) > lineno - first + 1 and not lines[-1].strip():
+        lines.pop()  # blank lines after the failing one say nothing
     return first, lines
 
 

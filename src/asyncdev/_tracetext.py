@@ -60,7 +60,9 @@ def format_terminal(
     """The traceback for the log, as Python prints it but with library runs folded and
     the user's failing frame marked with ``>`` (and colour). ``clean`` escapes each
     line before it is coloured (a message may quote a request)."""
-    mark = report.primary.failing_frame()
+    primary = report.primary
+    # A syntax error's own line (its File line and caret, printed last) is the mark.
+    mark = primary.failing_frame() if primary.syntax is None else None
     lines = _chain_lines(report.chain, "", folded=True, colour=colour, mark=mark, clean=clean)
     if report.hint:
         lines.append(clean(report.hint))
@@ -108,7 +110,10 @@ def _failure_lines(
     if run:
         lines.append(indent + "  " + _folded(run, colour))
     if failure.syntax is not None:
-        lines += [clean(text) for text in _syntax_lines(failure.syntax, indent + "  ")]
+        head, *rest = [clean(text) for text in _syntax_lines(failure.syntax, indent + "  ")]
+        lines.append(_paint(indent + ">" + head[len(indent) + 1:], RED, colour)
+                     if folded else head)
+        lines += [_paint(text, BOLD, colour) for text in rest]
     exception_line = failure.headline
     if failure.syntax is not None:
         # Python's own form: the place is on the File line above, not in the message.

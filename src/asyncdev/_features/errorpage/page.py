@@ -189,7 +189,7 @@ def _library_run(run: list[Frame]) -> list[str]:
     count = len(run)
     plural = "s" if count > 1 else ""
     labels_html = escape(", ".join(labels[:6]))
-    summary = f'{count} library frame{plural} <span class="muted">{labels_html}</span>'
+    summary = f'{count} library frame{plural} <span class="muted">\u00b7 {labels_html}</span>'
     out = [f'<details class="libs"><summary>{summary}</summary>\n']
     for frame in run:
         out.append(f'<div class="frame lib"><div class="where">'
