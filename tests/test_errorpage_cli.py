@@ -36,7 +36,7 @@ def test_syntax_error_in_the_app_module_heads_the_startup_page(tmp_path: Path) -
             lambda accept: server.get(headers={"Accept": accept}), line=line, heading=heading
         )
         # Which file to fix, before anything else; the caret under the missing colon.
-        assert f"Fix {main}, line 40, then save: the server reloads by itself." in page
+        assert "Fix main.py, line 40, then save: the server reloads by itself." in page
         assert '<span class="caret">' in page
         assert text.splitlines()[1:4] == [
             f'  File "{main}", line 40', "    def handler(request)",

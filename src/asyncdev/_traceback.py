@@ -176,6 +176,8 @@ def capture(exc: BaseException, *, with_locals: bool = False) -> Report:
     while isinstance(exc, AsyncdevError) and exc.__cause__ is not None:
         hint = hint or str(exc)
         exc = exc.__cause__
+    if isinstance(exc, SyntaxError):
+        hint = ""  # "Syntax error in main.py, line 40": the page opens with that line
     return Report(_capture_chain(exc, with_locals, 0), hint)
 
 

@@ -15,7 +15,9 @@ from typing import Any
 from ._traceback import Failure, Frame, Report, SyntaxInfo
 from ._usercode import library_dirs
 
-__all__ = ["format_terminal", "format_text", "library_label", "report_dict", "where"]
+__all__ = [
+    "display_path", "format_terminal", "format_text", "library_label", "report_dict", "where",
+]
 
 _LINKS = {
     "cause": "The above exception was the direct cause of the following exception:",
@@ -32,9 +34,26 @@ def where(report: Report) -> str:
     """``main.py, line 40`` for the line to fix, or "" when no user line is known."""
     primary = report.primary
     if primary.syntax is not None:
-        return f"{primary.syntax.filename}, line {primary.syntax.lineno}"
+        return f"{display_path(primary.syntax.filename)}, line {primary.syntax.lineno}"
     frame = primary.failing_frame()
-    return f"{frame.filename}, line {frame.lineno}" if frame is not None else ""
+    if frame is None:
+        return ""
+    return f"{display_path(frame.filename)}, line {frame.lineno}"
+
+
+def display_path(filename: str) -> str:
+    """The path as short as it stays clear: relative to the project (the working
+    directory) or to the library directory it is in."""
+    if filename.startswith("<"):
+        return filename
+    path = os.path.abspath(filename)
+    cwd = os.path.join(os.getcwd(), "")
+    if path.startswith(cwd):
+        return path[len(cwd):]
+    for directory in sorted(library_dirs(), key=len, reverse=True):
+        if path.startswith(directory):
+            return path[len(directory):]
+    return path
 
 
 def format_text(report: Report, *, extra: tuple[str, ...] = ()) -> str:

@@ -13,8 +13,7 @@ from html import escape
 from urllib.parse import quote
 
 from ..._traceback import Failure, Frame, Report, SyntaxInfo
-from ..._tracetext import library_label
-from ..._usercode import library_dirs
+from ..._tracetext import display_path, library_label
 from .style import COPY_SCRIPT, CSS
 
 __all__ = ["EDITOR_ENV", "render_page"]
@@ -143,7 +142,9 @@ def _contains(failure: Failure, target: Failure) -> bool:
 
 
 def _failure_html(failure: Failure, primary: Failure, editor: str) -> list[str]:
-    out = [f'<div class="exc"><p class="exc-line">{_title_html(failure.headline)}</p>\n']
+    out = ['<div class="exc">']
+    if failure is not primary:  # the primary one is the page's heading already
+        out.append(f'<p class="exc-line">{_title_html(failure.headline)}</p>\n')
     out += [f'<p class="note-text">{escape(note)}</p>\n' for note in failure.notes]
     if failure.repeats:
         out.append(f'<p class="muted">The same exception was raised {failure.repeats} more '
@@ -162,7 +163,7 @@ def _failure_html(failure: Failure, primary: Failure, editor: str) -> list[str]:
             continue
         out += _library_run(run)
         run = []
-        out.append(_frame_html(frame, editor, open_locals=False, failing=frame is failing))
+        out.append(_frame_html(frame, editor, failing=frame is failing, compact=True))
     out += _library_run(run)
     if failure.syntax is not None and failure is not primary:
         out.append(_syntax_html(failure.syntax, editor))
@@ -193,7 +194,7 @@ def _library_run(run: list[Frame]) -> list[str]:
     out = [f'<details class="libs"><summary>{summary}</summary>\n']
     for frame in run:
         out.append(f'<div class="frame lib"><div class="where">'
-                   f"{escape(_display_path(frame.filename))}, line {frame.lineno}, in "
+                   f"{escape(display_path(frame.filename))}, line {frame.lineno}, in "
                    f"<b>{escape(frame.name)}</b></div>")
         if frame.line:
             out.append(f'<pre class="code">{escape(frame.line)}</pre>')
@@ -202,9 +203,13 @@ def _library_run(run: list[Frame]) -> list[str]:
     return out
 
 
-def _frame_html(frame: Frame, editor: str, *, open_locals: bool, failing: bool = False) -> str:
+def _frame_html(frame: Frame, editor: str, *, open_locals: bool = False,
+                failing: bool = False, compact: bool = False) -> str:
+    """A user frame: where, the source around the line, the locals. ``compact`` (the
+    traceback's frames) shows the line alone, the rest one click away."""
     css = "frame user failing" if failing else "frame user"
     out = [f'<div class="{css}">', _where_html(frame.filename, frame.lineno, frame.name, editor)]
+    source = ""
     if frame.context:
         rows = []
         for number, line in enumerate(frame.context, frame.first):
@@ -212,22 +217,40 @@ def _frame_html(frame: Frame, editor: str, *, open_locals: bool, failing: bool =
                 rows.append(f'<span class="hit">{number:>5}  {escape(line)}</span>')
             else:
                 rows.append(f"{number:>5}  {escape(line)}\n")
-        out.append(f'<pre class="code">{"".join(rows)}</pre>')
+        source = f'<pre class="code">{"".join(rows)}</pre>'
     elif frame.line:
-        out.append(f'<pre class="code"><span class="hit">{escape(frame.line)}</span></pre>')
+        source = f'<pre class="code"><span class="hit">{escape(frame.line)}</span></pre>'
+    table = ""
     if frame.locals:
-        is_open = " open" if open_locals else ""
-        out.append(f'<details class="locals"{is_open}><summary>Local variables '
-                   f'<span class="muted">({len(frame.locals)})</span></summary><table>')
-        out += [f"<tr><th>{escape(name)}</th><td><code>{escape(value)}</code></td></tr>"
-                for name, value in frame.locals]
-        out.append("</table></details>")
+        table = "<table>" + "".join(
+            f"<tr><th>{escape(name)}</th><td><code>{escape(value)}</code></td></tr>"
+            for name, value in frame.locals
+        ) + "</table>"
+    if compact:
+        if frame.line:
+            # Only the failing frame's line is red: the eye goes to it first.
+            mark = "hit" if failing else "line"
+            out.append(f'<pre class="code"><span class="{mark}">{frame.lineno:>5}  '
+                       f"{escape(frame.line)}</span></pre>")
+        label = "Source"
+        if frame.locals:
+            label += f' and local variables <span class="muted">({len(frame.locals)})</span>'
+        if source or table:
+            out.append(f'<details class="more"><summary>{label}</summary>{source}{table}'
+                       "</details>")
+    else:
+        out.append(source)
+        if table:
+            is_open = " open" if open_locals else ""
+            out.append(f'<details class="locals"{is_open}><summary>Local variables '
+                       f'<span class="muted">({len(frame.locals or ())})</span></summary>'
+                       f"{table}</details>")
     out.append("</div>\n")
     return "".join(out)
 
 
 def _where_html(filename: str, lineno: int, name: str, editor: str) -> str:
-    shown = escape(_display_path(filename))
+    shown = escape(display_path(filename))
     link = ""
     if lineno > 0 and not filename.startswith("<"):
         try:
@@ -239,21 +262,6 @@ def _where_html(filename: str, lineno: int, name: str, editor: str) -> str:
     if name:
         where += f", in <b>{escape(name)}</b>"
     return f'<div class="where">{where}{link}</div>'
-
-
-def _display_path(filename: str) -> str:
-    """The path as short as it stays clear: relative to the project (the working
-    directory) or to the library directory it is in."""
-    if filename.startswith("<"):
-        return filename
-    path = os.path.abspath(filename)
-    cwd = os.path.join(os.getcwd(), "")
-    if path.startswith(cwd):
-        return path[len(cwd):]
-    for directory in sorted(library_dirs(), key=len, reverse=True):
-        if path.startswith(directory):
-            return path[len(directory):]
-    return path
 
 
 def _shorten(text: str, limit: int) -> str:

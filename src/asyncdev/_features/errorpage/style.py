@@ -50,6 +50,8 @@ pre.code { margin: .4rem -.8rem 0; padding: .2rem 0; overflow-x: auto; white-spa
 .frame.lib pre.code .hit { background: none; border: 0; padding: 0; }
 pre .hit { display: block; background: var(--hit); border-left: 4px solid var(--hit-bar);
            padding-left: calc(.8rem - 4px); font-weight: 600; }
+pre .line { display: block; border-left: 4px solid var(--line); padding-left: calc(.8rem - 4px);
+            margin-left: -.8rem; font-weight: 600; }
 pre .caret { display: block; color: var(--hit-bar); font-weight: 700; padding-left: .8rem; }
 pre.code { padding-left: .8rem; }
 pre.code .hit { margin-left: -.8rem; }
@@ -57,13 +59,14 @@ pre.code .caret { margin-left: -.8rem; }
 details > summary { cursor: pointer; }
 details.libs { margin: .3rem 0; }
 details.libs > summary { color: var(--muted); font-size: 13px; padding: .15rem .8rem; }
-details.locals { margin-top: .4rem; }
-details.locals > summary { font-size: 13px; }
+details.locals, details.more { margin-top: .4rem; }
+details.locals > summary, details.more > summary { font-size: 13px; color: var(--muted); }
+details.more pre.code .hit { font-weight: 600; }
 table { border-collapse: collapse; margin: .3rem 0 .2rem; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .15rem .6rem .15rem 0;
          border-top: 1px solid var(--line); }
-th { font: 600 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; width: 12rem;
-     white-space: nowrap; }
+th { font: 600 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; width: 1%;
+     white-space: nowrap; padding-right: 1.5rem; }
 td code { white-space: pre-wrap; word-break: break-all; }
 details.chain, details.member { margin: 1.2rem 0 .4rem; }
 details.chain > summary, details.member > summary { color: var(--muted); }
