@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import socket
 import sys
@@ -9,6 +11,7 @@ import sys
 import pytest
 
 import errorpage_app
+from asyncdev._logging import DefaultFormatter
 from asyncdev.testing import run_in_thread
 from errorpage_helpers import APP_FILE, BROWSER, check_forms, source_line
 
@@ -231,3 +234,31 @@ def test_remote_clients_never_see_locals(raw_client):
         _, _, body = get(raw_client(server.port, host=address), "/keyerror", BROWSER)
     page = body.decode()
     assert "KeyError" in page and "Local variables" not in page
+
+
+def test_terminal_prints_a_failure_once_with_the_users_line_marked():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(DefaultFormatter())
+    logger = logging.getLogger("asyncdev.test-errorpage")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for path in ("/a", "/b\x1b[2J"):
+            try:
+                errorpage_app.order_total({"items": [{"name": "tea"}]})
+            except KeyError as exc:
+                logger.error("Exception in ASGI application (GET %s)", path, exc_info=exc)
+        try:
+            raise RuntimeError("not the user's")
+        except RuntimeError as exc:
+            logger.error("Internal", exc_info=exc)
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    number, line = source_line("KEYERROR-LINE")
+    assert f'> File "{APP_FILE}", line {number}, in price_of\n    {line}\n' in output
+    assert output.count("Traceback (most recent call last)") == 2  # the KeyError, the other
+    assert ("Exception in ASGI application (GET /b\\x1b[2J): KeyError: 'price' (the same "
+            "failure as above, 2 times now)") in output
+    assert "RuntimeError: not the user's" in output
