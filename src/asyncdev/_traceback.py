@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from ._errors import AsyncdevError
-from ._usercode import is_library_file, is_own_file
+from ._usercode import is_library_file, is_own_file, is_user_file
 
 __all__ = [
     "Failure",
@@ -132,8 +132,13 @@ class Report:
 
     @property
     def primary(self) -> Failure:
-        """The failure the page opens with: the root cause, or for an exception group,
-        its first member that failed in the user's code (depth first)."""
+        """The failure the page opens with: the root cause, unless only a later one of
+        the chain went through the user's code (a library caught the root cause and
+        raised another); in an exception group, its first member that did."""
+        for failure in self.chain:
+            candidate = _primary(failure)
+            if candidate.failing_frame() is not None or candidate.syntax is not None:
+                return candidate
         return _primary(self.chain[0])
 
     def is_users(self) -> bool:
@@ -158,8 +163,7 @@ def _primary(failure: Failure) -> Failure:
 def _involves_user(failure: Failure) -> bool:
     if failure.failing_frame() is not None:
         return True
-    if failure.syntax is not None and not is_library_file(failure.syntax.filename) \
-            and not is_own_file(failure.syntax.filename):
+    if failure.syntax is not None and is_user_file(failure.syntax.filename):
         return True
     return any(_involves_user(f) for chain in failure.members for f in chain)
 
