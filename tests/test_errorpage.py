@@ -185,7 +185,10 @@ def test_chained_exception_shows_the_root_cause_first(raw_client):
         page, text, data = check_forms(
             fetcher(raw_client, server.port, "/chained"), line=line, heading="KeyError: 'price'"
         )
-    # The exception the app raised follows, folded under Python's sentence.
+    # What the app finally raised is named under the heading, and follows, folded
+    # under Python's sentence.
+    assert ('<p class="then">then <b>errorpage_app.PricingError: order 42 cannot be priced'
+            '</b> <span class="muted">(raised from it)</span></p>') in page
     assert re.search(r'<details class="chain"><summary>The above exception was the direct '
                      r"cause of <b>errorpage_app.PricingError: order 42 cannot be priced</b>",
                      page)

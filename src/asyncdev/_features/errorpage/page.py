@@ -52,6 +52,7 @@ def render_page(
     if report is not None:
         primary = report.primary
         out += [f'<p class="note-text">{escape(note)}</p>\n' for note in primary.notes]
+        out += _then_html(report.chain, primary)
     if lead:
         out.append(f'<p class="lead">{escape(lead)}</p>\n')
     if report is not None and report.hint:
@@ -78,6 +79,22 @@ def render_page(
         out.append(f'<script nonce="{nonce}">{COPY_SCRIPT}</script>\n')
     out.append(f"{reload_script}</body>\n</html>\n")
     return "".join(out)
+
+
+def _then_html(chain: list[Failure], primary: Failure) -> list[str]:
+    """One line for each exception raised after the primary one: what the app finally
+    raised is in sight without opening the chain."""
+    how = {"cause": "raised from it", "context": "raised while handling it"}
+    return [f'<p class="then">then <b>{escape(f.headline)}</b> '
+            f'<span class="muted">({how.get(f.link, "")})</span></p>\n'
+            for f in chain[_position(chain, primary) + 1:]]
+
+
+def _position(chain: list[Failure], primary: Failure) -> int:
+    for index, failure in enumerate(chain):
+        if _contains(failure, primary):
+            return index
+    return 0
 
 
 def _title_html(title: str) -> str:

@@ -28,6 +28,8 @@ h2 { font-size: 1.05rem; margin: 2rem 0 .6rem; }
 .lead { margin: .2rem 0; font-weight: 600; }
 .hint, .note-text { margin: .2rem 0; color: var(--muted); }
 .note-text::before { content: "note: "; font-weight: 600; }
+.then { margin: .1rem 0; color: var(--muted); word-break: break-word; }
+.then b { color: var(--code); font-weight: 600; }
 .muted { color: var(--muted); font-weight: normal; }
 .actions { margin: .7rem 0 0; }
 button { font: inherit; font-size: 13px; padding: .3rem .8rem; border-radius: 6px;
