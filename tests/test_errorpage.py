@@ -162,10 +162,11 @@ def test_key_error_deep_in_user_code_opens_the_users_line(raw_client):
     assert page.count('href="vscode://file/') == len(
         [f for f in data["frames"] if f["user"]]) + 1  # the failing block's own link
     # Three frames deep in the user's code, under json's library frames.
-    functions = [(f["function"], f["user"]) for f in data["frames"]]
+    # (Python 3.11+ qualifies names: order_total.<locals>.<genexpr>.)
+    functions = [(f["function"].rsplit(".", 1)[-1], f["user"]) for f in data["frames"]]
     assert functions[-4:] == [("parse_order", True), ("order_total", True),
-                              ("order_total.<locals>.<genexpr>", True), ("price_of", True)]
-    assert ("JSONDecoder.raw_decode", False) in functions
+                              ("<genexpr>", True), ("price_of", True)]
+    assert ("raw_decode", False) in functions
     assert data["frames"][-1]["locals"]["api_token"] == "********************"
     assert "'SECRET_KEY': '********************'" in data["frames"][-3]["locals"]["settings"]
 
