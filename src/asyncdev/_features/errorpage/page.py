@@ -173,9 +173,8 @@ def _failure_html(failure: Failure, primary: Failure, editor: str) -> list[str]:
     failing = primary.failing_frame() if failure is primary else None
     run: list[Frame] = []
     for frame in failure.frames:
-        if frame.kind == "own":
-            continue  # the server's own frames say nothing about the user's bug
-        if frame.kind == "library":
+        if frame.kind != "user":
+            # asyncdev's own frames fold with the libraries': present, out of the way.
             run.append(frame)
             continue
         out += _library_run(run)
