@@ -13,7 +13,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Literal
 
-from ..._traceback import Report, capture
+from ..._traceback import Failure, Report, capture, type_name
 from ..._tracetext import format_text, report_dict, where
 from ..._types import ErrorResponse
 from .page import render_page
@@ -162,7 +162,11 @@ def startup_error_app(exc: BaseException, *, debug: bool | None = None) -> ASGIA
     machine only (with local variables for those only). It is captured here, once: the
     app keeps strings, not the exception's frames.
     """
-    reports = (capture(exc, with_locals=True), capture(exc, with_locals=False))
+    try:
+        reports = (capture(exc, with_locals=True), capture(exc, with_locals=False))
+    except Exception:  # pragma: no cover - the page must come up whatever the failure
+        bare = Report([Failure(type_name(type(exc)), str(exc))])
+        reports = (bare, bare)
     del exc
     place = where(reports[1])
     lead = f"Fix {place}, then save: the server reloads by itself." if place else RELOAD_HINT
