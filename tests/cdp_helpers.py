@@ -159,6 +159,10 @@ class Browser:
         return page
 
 
+# One DevTools socket's calls: the browser's, or a page's own (/devtools/page/ID).
+DevTools = Browser
+
+
 class Page:
     def __init__(self, browser: Browser, target: str, session: str) -> None:
         self.browser = browser

@@ -91,10 +91,12 @@ def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
 
         # The error page served while the app cannot start says so: open pages then
         # keep their content under an overlay instead of loading the error.
-        failure = getattr(loaded.app, "startup_failure", None)
-        app = BrowserReload(app, config=config,
-                            startup_failure=failure if isinstance(failure, BaseException)
-                            else None)
+        failure = getattr(loaded.app, "startup_report", None)
+        if failure is not None:
+            from .._traceback import Report
+
+            failure = failure if isinstance(failure, Report) else None
+        app = BrowserReload(app, config=config, startup_failure=failure)
         listeners.append(app)
         websocket_prefixes = (config.root_path + PREFIX,)
     from .._features.hostcheck import host_check
@@ -111,6 +113,14 @@ def _load(config: Config) -> LoadedApp:
     """The app to serve: the user's, or the welcome page when none was given."""
     from .._importer import LoadedApp, load_app
 
+    if config.app is None and config.django_settings is not None:
+        # Stand-in until the Django integration's loader lands (CONTRACTS.md section 3):
+        # the project's WSGI entry point, as startproject writes it next to the settings.
+        import os
+
+        os.environ["DJANGO_SETTINGS_MODULE"] = config.django_settings
+        project = config.django_settings.rpartition(".")[0] or config.django_settings
+        return load_app(config.replace(app=f"{project}.wsgi:application"))
     if config.app is None:
         from .._features.welcome import welcome_app
 
@@ -359,11 +369,15 @@ class Server:
                 await asyncio.wait(set(state.tasks), timeout=1.0)
         # Let connection_lost callbacks run before the loop goes away.
         await asyncio.sleep(0)
-        if self._lifespan is not None and not self._force:
-            try:
-                await asyncio.wait_for(self._lifespan.shutdown(), max(grace, 1.0))
-            except asyncio.TimeoutError:
-                logger.warning("Lifespan shutdown did not finish within %.1f s", max(grace, 1.0))
+        if self._lifespan is not None:
+            if not self._force:
+                try:
+                    await asyncio.wait_for(self._lifespan.shutdown(), max(grace, 1.0))
+                except asyncio.TimeoutError:
+                    logger.warning("Lifespan shutdown did not finish within %.1f s",
+                                   max(grace, 1.0))
+            # A second Ctrl+C (or a shutdown that timed out) leaves the task running.
+            await self._lifespan.cancel()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)

@@ -25,10 +25,11 @@ from ..._errors import ClientDisconnected
 from ..._types import NoEvents, WatchRequest
 from ..._version import __version__
 from .inject import PREFIX, SCRIPT_PATH, STATE_PATH, WS_PATH, Injector, document_kind
-from .report import log_browser_message, summarize
+from .report import failure_of, log_browser_message, summarize
 
 if TYPE_CHECKING:
     from ..._config import Config
+    from ..._traceback import Report
     from ..._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["PROCESS_ID", "BrowserReload"]
@@ -73,7 +74,7 @@ class BrowserReload(NoEvents):
     """ASGI middleware: inject the reload script, serve the internal endpoints."""
 
     def __init__(
-        self, app: ASGIApp, *, config: Config, startup_failure: BaseException | None = None,
+        self, app: ASGIApp, *, config: Config, startup_failure: Report | None = None,
     ) -> None:
         self.app = app
         self.root_path = config.root_path
@@ -185,7 +186,7 @@ class BrowserReload(NoEvents):
         except BaseException as exc:
             # Frameworks often answer 500 first and raise after (Starlette): the
             # exception says more than the status.
-            self._request_failed(scope, summarize(exc))
+            self._request_failed(scope, failure_of(exc))
             raise
         if watcher.status >= 500:
             title = f"{scope['method']} {scope['path']} answered {watcher.status}"

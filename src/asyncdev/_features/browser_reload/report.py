@@ -1,55 +1,52 @@
 """What the pages and tools are told about an error, and what pages tell the terminal.
 
-``summarize(exc)`` is the JSON-ready gist of an exception: its title and the user's
-innermost frame with its source line (the frame a developer opens first).
-``log_browser_message(data)`` prints one line for a browser error or ``console.error``
-sent by a page, escaped and shortened.
+``summarize(report)`` is the JSON-ready gist of a captured failure (``_traceback``):
+its headline and the user's failing line with its source (the frame a developer opens
+first). ``log_browser_message(data)`` prints one line for a browser error or
+``console.error`` sent by a page; the log formatter escapes it.
 """
 
 from __future__ import annotations
 
-import linecache
 import logging
 import time
-import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..._errors import AsyncdevError
-from ..._usercode import is_user_file
+if TYPE_CHECKING:
+    from ..._traceback import Report
 
-__all__ = ["log_browser_message", "summarize"]
+__all__ = ["failure_of", "log_browser_message", "summarize"]
 
 logger = logging.getLogger("asyncdev.error")
 
 _MAX_TEXT = 2000
 
 
-def summarize(exc: BaseException | None, *, title: str | None = None) -> dict[str, Any]:
-    """The title of ``exc`` and the user's frame it went through last. asyncdev's own
-    wrappers (an AppImportError for a SyntaxError) give way to what they wrap."""
-    while isinstance(exc, AsyncdevError) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    if title is None:
-        assert exc is not None
-        message = str(exc)
-        title = type(exc).__qualname__ + (f": {message}" if message else "")
+def failure_of(exc: BaseException) -> dict[str, Any]:
+    """``summarize`` for an exception raised now."""
+    from ..._traceback import capture
+
+    return summarize(capture(exc))
+
+
+def summarize(report: Report | None, *, title: str | None = None) -> dict[str, Any]:
+    """The headline of ``report`` and its failing line: the syntax error's, else the
+    user's deepest frame, else the deepest frame."""
     frame: dict[str, Any] | None = None
-    if isinstance(exc, SyntaxError) and exc.filename:
-        frame = _frame(exc.filename, exc.lineno or 0, "", exc.text)
-    elif exc is not None:
-        frames = traceback.extract_tb(exc.__traceback__)
-        chosen = next((f for f in reversed(frames) if is_user_file(f.filename)), None)
-        if chosen is None and frames:
-            chosen = frames[-1]
-        if chosen is not None:
-            frame = _frame(chosen.filename, chosen.lineno or 0, chosen.name, chosen.line)
-    return {"title": _shorten(title), "frame": frame, "at": time.time()}
-
-
-def _frame(filename: str, lineno: int, function: str, line: str | None) -> dict[str, Any]:
-    source = line if line else linecache.getline(filename, lineno)
-    return {"file": filename, "line": lineno, "function": function,
-            "source": _shorten(source.rstrip("\n").strip())}
+    if report is not None:
+        primary = report.primary
+        if title is None:
+            title = primary.headline
+        syntax = primary.syntax
+        if syntax is not None:
+            frame = {"file": syntax.filename, "line": syntax.lineno, "function": "",
+                     "source": _shorten(syntax.text.strip())}
+        else:
+            chosen = primary.failing_frame() or (primary.frames[-1] if primary.frames else None)
+            if chosen is not None:
+                frame = {"file": chosen.filename, "line": chosen.lineno,
+                         "function": chosen.name, "source": _shorten(chosen.line)}
+    return {"title": _shorten(title or "Error"), "frame": frame, "at": time.time()}
 
 
 def _shorten(text: str) -> str:
