@@ -165,6 +165,15 @@ def test_a_page_answered_to_a_post_is_marked(raw_client):
     assert b'<script src="/__asyncdev__/reload.js" data-asyncdev-method="POST"></script>' in body
 
 
+def test_the_debug_error_page_for_a_post_is_marked_too(raw_client):
+    async def failing(scope, receive, send):
+        raise RuntimeError("boom")
+
+    _, _, body = served(failing, raw_client, *DOCUMENT, "Accept: text/html",
+                        "Content-Length: 0", method="POST")
+    assert b'<script src="/__asyncdev__/reload.js" data-asyncdev-method="POST">' in body
+
+
 def test_head_is_left_alone(raw_client):
     status, headers, body = served(page_app(), raw_client, *DOCUMENT, method="HEAD")
     assert (status, body, int(headers["content-length"])) == (200, b"", len(PAGE))

@@ -68,16 +68,18 @@ def error_renderer(config: Config, fallback: ErrorRenderer) -> ErrorRenderer:
     """The renderer of the debug page for ``config.debug_errors``: everyone sees it when
     True, loopback clients when None; the others get ``fallback`` (a bare 500)."""
     everyone = config.debug_errors is True
-    reload_tag = ""
-    if config.browser_reload:
-        from ..browser_reload import script_tag
-
-        reload_tag = script_tag(config.root_path)
+    browser_reload = bool(config.browser_reload)
 
     def render_error(scope: Scope, exc: BaseException | None) -> ErrorResponse:
         local = is_local_client(scope)
         if not everyone and not local:
             return fallback(scope, exc)
+        reload_tag = ""
+        if browser_reload:
+            from ..browser_reload import script_tag
+
+            # A page answered to a POST is marked: it must not be posted again.
+            reload_tag = script_tag(config.root_path, method=scope.get("method", "GET"))
         request = _request_line(scope)
         if exc is None:
             title = "The application did not send a response"
