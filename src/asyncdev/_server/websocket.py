@@ -20,8 +20,18 @@ from wsproto.utilities import LocalProtocolError as WSLocalProtocolError
 
 from .._errors import ClientDisconnected
 from .._protocol import response as _http
+from .._protocol.websocket import (
+    Accept,
+    Close,
+    Deny,
+    Phase,
+    ResponseBody,
+    ResponseStart,
+    SendMessage,
+    WebSocketPhases,
+)
 from .._protocol.wshandshake import accept_response, denial_response, read_upgrade, websocket_scope
-from .connection import HIGH_WATER
+from .flow import HIGH_WATER, FlowControl
 
 if TYPE_CHECKING:
     from .._protocol.parser import Request
@@ -45,7 +55,9 @@ CLOSE_TIMEOUT = 5.0
 # inflate far past ws_max_size before the size check sees it.
 DEFLATE_SLICE = 4096
 
-_HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = range(5)
+_HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = (
+    Phase.HANDSHAKE, Phase.RESPONSE, Phase.OPEN, Phase.CLOSING, Phase.CLOSED
+)
 
 
 def install(state: ServerState) -> None:
@@ -65,13 +77,7 @@ def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: 
         conn.write_and_close(handshake)
         return True
 
-    transport = conn.transport
-    data, eof = conn.parser.take_trailing_data()
-    # The HTTP connection no longer owns the transport: it must not parse, time out or
-    # be shut down again.
-    conn.closed = True
-    state.connections.discard(conn)
-
+    transport, data, eof = conn.detach()
     ws = WebSocketConnection(
         state,
         conn.loop,
@@ -112,7 +118,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._offers = offers
         self._target = target
         self._max_size = config.ws_max_size
-        self._phase = _HANDSHAKE
+        self._phases = WebSocketPhases()
         self._ws: Connection | None = None
         self._deflate = False
         self._connect_sent = False
@@ -127,9 +133,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._receiver: asyncio.Future[None] | None = None
         # (code, reason) for websocket.disconnect, once the app is to be told.
         self._disconnect: tuple[int, str] | None = None
-        self._read_paused = False
-        self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._flow = FlowControl(loop, transport)
         self._lost = False
         self._lost_future: asyncio.Future[None] = loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
@@ -137,6 +141,10 @@ class WebSocketConnection(asyncio.Protocol):
         self._pong_timer: asyncio.TimerHandle | None = None
         # websocket.http.response in progress.
         self._framer: _http.ResponseFramer | None = None
+
+    @property
+    def _phase(self) -> Phase:
+        return self._phases.phase
 
     # -- start ---------------------------------------------------------------------------
 
@@ -173,7 +181,7 @@ class WebSocketConnection(asyncio.Protocol):
             early = self._early
             early += data
             if len(early) > HIGH_WATER:
-                self._pause_reading()
+                self._flow.pause_reading()
 
     def eof_received(self) -> bool | None:
         # The peer half-closed without a Close frame: it is gone (RFC 6455 section 7.1.5).
@@ -182,7 +190,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self._phase = _CLOSED
+        self._phases.advance(_CLOSED)
         self.state.connections.discard(self)
         self._cancel_timers()
         if self._close_timer is not None:
@@ -191,16 +199,15 @@ class WebSocketConnection(asyncio.Protocol):
         if self._disconnect is None:
             self._disconnect = (1006, "")
         self._wake_receiver()
-        self._wake_drain_waiters()
+        self._flow.lost()
         if not self._lost_future.done():
             self._lost_future.set_result(None)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_drain_waiters()
+        self._flow.resume_writing()
 
     # -- called by the server --------------------------------------------------------------
 
@@ -215,7 +222,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         if not self._lost:
-            self._phase = _CLOSED
+            self._phases.advance(_CLOSED)
             self.transport.abort()
 
     # -- incoming frames -------------------------------------------------------------------
@@ -274,7 +281,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._queued += size
         if self._queued > HIGH_WATER:
             # The app is not keeping up: stop reading so the client is paused by TCP.
-            self._pause_reading()
+            self._flow.pause_reading()
         self._wake_receiver()
 
     def _too_big(self) -> None:
@@ -298,7 +305,7 @@ class WebSocketConnection(asyncio.Protocol):
             self._write(ws.send(event.response()))
         if self._disconnect is None:
             self._disconnect = (code, reason)
-        self._phase = _CLOSING
+        self._phases.advance(_CLOSING)
         self._parts.clear()
         self._cancel_timers()
         # RFC 6455 section 7.1.1: the server closes the TCP connection first.
@@ -309,10 +316,10 @@ class WebSocketConnection(asyncio.Protocol):
         if self._disconnect is None:
             self._disconnect = (1006, "")
         if self._phase != _CLOSED:
-            self._phase = _CLOSING
+            self._phases.advance(_CLOSING)
         self._cancel_timers()
         self._wake_receiver()
-        self._wake_drain_waiters()
+        self._flow.wake_writers()
 
     # -- ASGI --------------------------------------------------------------------------------
 
@@ -325,9 +332,8 @@ class WebSocketConnection(asyncio.Protocol):
             if queue:
                 message, size = queue.popleft()
                 self._queued -= size
-                if self._read_paused and self._queued <= LOW_WATER and self._phase == _OPEN:
-                    self._read_paused = False
-                    self.transport.resume_reading()
+                if self._queued <= LOW_WATER and self._phase == _OPEN:
+                    self._flow.resume_reading()
                 return message
             disconnect = self._disconnect
             if disconnect is not None:
@@ -340,76 +346,46 @@ class WebSocketConnection(asyncio.Protocol):
             await waiter
 
     async def send(self, message: Message) -> None:
-        tp = message["type"]
-        phase = self._phase
-        if tp == "websocket.send":
-            if phase != _OPEN:
-                if phase == _HANDSHAKE:
-                    raise RuntimeError(
-                        "Expected ASGI message 'websocket.accept' or 'websocket.close' "
-                        "before 'websocket.send'"
-                    )
-                raise ClientDisconnected("the WebSocket is closed")
-            text = message.get("text")
-            data = message.get("bytes")
+        action = self._phases.check(message)
+        tp = type(action)
+        if tp is SendMessage:
+            data = cast("SendMessage", action).data
             ws = self._ws
             assert ws is not None
-            if text is not None and data is None:
-                out = ws.send(TextMessage(data=text))
-            elif data is not None and text is None:
-                out = ws.send(BytesMessage(data=data))
+            if isinstance(data, str):
+                out = ws.send(TextMessage(data=data))
             else:
-                raise RuntimeError("websocket.send needs exactly one of 'bytes' and 'text'")
+                out = ws.send(BytesMessage(data=data))
             self.transport.write(out)
-            if self._write_paused:
+            if self._flow.write_paused:
                 await self._drain()
-        elif tp == "websocket.accept":
-            self._accept(message)
-        elif tp == "websocket.close":
-            if phase == _HANDSHAKE:
-                # ASGI: closing before accepting refuses the handshake with 403.
-                self._deny_plain(403, "Forbidden")
-            elif phase == _OPEN:
-                code = message.get("code") or 1000
-                if type(code) is not int or not 1000 <= code <= 4999:
-                    raise RuntimeError(f"websocket.close: invalid close code {code!r}")
-                self._send_close(code, message.get("reason") or "")
-            elif phase == _RESPONSE:
-                raise RuntimeError("websocket.close during a websocket.http.response")
-            # Already closing or closed: nothing left to do.
-        elif tp == "websocket.http.response.start":
-            if phase != _HANDSHAKE:
-                self._raise_if_gone()
-                raise RuntimeError(f"Unexpected ASGI message {tp!r} after the handshake")
-            self._framer = denial_response(message, self.state.default_headers())
-            self._phase = _RESPONSE
-        elif tp == "websocket.http.response.body":
+        elif tp is Accept:
+            self._accept(cast("Accept", action).message)
+        elif tp is Deny:
+            # ASGI: closing before accepting refuses the handshake with 403.
+            self._deny_plain(403, "Forbidden")
+        elif tp is Close:
+            close = cast("Close", action)
+            self._send_close(close.code, close.reason)
+        elif tp is ResponseStart:
+            start = cast("ResponseStart", action)
+            self._framer = denial_response(start.message, self.state.default_headers())
+            self._phases.advance(_RESPONSE)
+        elif tp is ResponseBody:
+            body = cast("ResponseBody", action)
             framer = self._framer
-            if phase != _RESPONSE or framer is None:
-                self._raise_if_gone()
-                raise RuntimeError(
-                    f"Unexpected ASGI message {tp!r} without 'websocket.http.response.start'"
-                )
-            more = bool(message.get("more_body", False))
-            out = framer.body(message.get("body", b""), more)
+            assert framer is not None
+            out = framer.body(body.body, body.more)
             if out:
                 self.transport.write(out)
-            if not more:
+            if not body.more:
                 self._log(framer.status)
                 self._finish_response()
-            elif self._write_paused:
+            elif self._flow.write_paused:
                 await self._drain()
-        else:
-            raise RuntimeError(f"Unexpected ASGI message {tp!r} on a WebSocket")
-
-    def _raise_if_gone(self) -> None:
-        if self._lost or self._phase in (_CLOSING, _CLOSED):
-            raise ClientDisconnected("the WebSocket is closed")
+        # Ignore: a close while already closing, nothing left to do.
 
     def _accept(self, message: Message) -> None:
-        if self._phase != _HANDSHAKE:
-            self._raise_if_gone()
-            raise RuntimeError("Unexpected ASGI message 'websocket.accept' after the handshake")
         head, extensions = accept_response(
             message,
             key=self._key,
@@ -420,7 +396,7 @@ class WebSocketConnection(asyncio.Protocol):
         )
         self._deflate = bool(extensions)
         self._ws = Connection(ConnectionType.SERVER, extensions)
-        self._phase = _OPEN
+        self._phases.advance(_OPEN)
         self.transport.write(head)
         self._log(101)
         self._schedule_ping()
@@ -428,14 +404,13 @@ class WebSocketConnection(asyncio.Protocol):
         if early:
             self._early = bytearray()
             self.data_received(bytes(early))
-        if self._read_paused and self._queued <= LOW_WATER and self._phase == _OPEN:
-            self._read_paused = False
-            self.transport.resume_reading()
+        if self._queued <= LOW_WATER and self._phase == _OPEN:
+            self._flow.resume_reading()
         if self.state.shutting_down and self._phase == _OPEN:
             self._send_close(1012, "")
 
     def _deny_plain(self, status: int, message: str) -> None:
-        self._phase = _CLOSING
+        self._phases.advance(_CLOSING)
         if self._disconnect is None:
             self._disconnect = (1006, "")
         if not self._lost:
@@ -445,7 +420,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._wake_receiver()
 
     def _finish_response(self) -> None:
-        self._phase = _CLOSING
+        self._phases.advance(_CLOSING)
         if self._disconnect is None:
             self._disconnect = (1006, "")
         self._close_transport()
@@ -513,7 +488,7 @@ class WebSocketConnection(asyncio.Protocol):
             self._write(ws.send(CloseConnection(code=code, reason=reason)))
         if self._disconnect is None:
             self._disconnect = (code, reason)
-        self._phase = _CLOSING
+        self._phases.advance(_CLOSING)
         self._parts.clear()
         self._cancel_timers()
         if ws.state is ConnectionState.CLOSED:
@@ -521,11 +496,9 @@ class WebSocketConnection(asyncio.Protocol):
         else:
             # Wait for the peer's Close, but not forever; keep reading to see it.
             self._arm_close_timer()
-            if self._read_paused:
-                self._read_paused = False
-                self.transport.resume_reading()
+            self._flow.resume_reading()
         self._wake_receiver()
-        self._wake_drain_waiters()
+        self._flow.wake_writers()
 
     def _close_transport(self) -> None:
         if not self._lost:
@@ -559,7 +532,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._phase != _OPEN:
             return
         timeout = self.config.ws_ping_timeout
-        if self._read_paused and timeout is not None:
+        if self._flow.read_paused and timeout is not None:
             # We stopped reading ourselves (the app is slow): the Pong may be waiting
             # unread, so the peer is not at fault.
             self._pong_timer = self.loop.call_later(timeout, self._on_pong_timeout)
@@ -585,11 +558,6 @@ class WebSocketConnection(asyncio.Protocol):
         if not self._lost:
             self.transport.write(data)
 
-    def _pause_reading(self) -> None:
-        if not self._read_paused and not self._lost:
-            self._read_paused = True
-            self.transport.pause_reading()
-
     def _wake_receiver(self) -> None:
         waiter = self._receiver
         if waiter is not None:
@@ -598,18 +566,9 @@ class WebSocketConnection(asyncio.Protocol):
                 waiter.set_result(None)
 
     async def _drain(self) -> None:
-        if self._write_paused and not self._lost:
-            waiter = self.loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
+        await self._flow.drain()
         if self._lost or self._phase not in (_OPEN, _RESPONSE):
             raise ClientDisconnected("the WebSocket is closed")
-
-    def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     def _log(self, status: int) -> None:
         if self.state.access_log:
