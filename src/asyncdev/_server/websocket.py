@@ -11,12 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
-
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
-from wsproto.events import Message as WSMessage
-from wsproto.utilities import LocalProtocolError as WSLocalProtocolError
+from typing import TYPE_CHECKING, cast
 
 from .._errors import ClientDisconnected
 from .._protocol import response as _http
@@ -24,10 +19,15 @@ from .._protocol.websocket import (
     Accept,
     Close,
     Deny,
+    FrameChannel,
+    PeerClosed,
     Phase,
+    PongReceived,
+    Received,
     ResponseBody,
     ResponseStart,
     SendMessage,
+    Violation,
     WebSocketPhases,
 )
 from .._protocol.wshandshake import accept_response, denial_response, read_upgrade, websocket_scope
@@ -51,9 +51,9 @@ LOW_WATER = HIGH_WATER // 4
 # dropped (RFC 6455 section 7.1.1 lets the server close first; the websockets library
 # waits 10 s, a development server on loopback can be quicker).
 CLOSE_TIMEOUT = 5.0
-# Compressed input is fed in slices so that a small deflate bomb (up to ~1032:1) cannot
-# inflate far past ws_max_size before the size check sees it.
-DEFLATE_SLICE = 4096
+# After a protocol violation, the app has this long to take the messages that came
+# before it (and answer them) before the Close goes out anyway.
+VIOLATION_GRACE = 1.0
 
 _HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = (
     Phase.HANDSHAKE, Phase.RESPONSE, Phase.OPEN, Phase.CLOSING, Phase.CLOSED
@@ -119,20 +119,19 @@ class WebSocketConnection(asyncio.Protocol):
         self._target = target
         self._max_size = config.ws_max_size
         self._phases = WebSocketPhases()
-        self._ws: Connection | None = None
-        self._deflate = False
+        self._ws: FrameChannel | None = None
         self._connect_sent = False
         # Bytes that arrived before the app accepted (a client may pipeline frames).
         self._early = bytearray()
-        # Fragments of the message being received, and their size in bytes.
-        self._parts: list[Any] = []
-        self._parts_size = 0
         # Complete messages the app has not received yet, and their total size.
         self._queue: deque[tuple[Message, int]] = deque()
         self._queued = 0
         self._receiver: asyncio.Future[None] | None = None
         # (code, reason) for websocket.disconnect, once the app is to be told.
         self._disconnect: tuple[int, str] | None = None
+        # A violation seen after messages the app has not taken yet: its Close waits.
+        self._violation: Violation | None = None
+        self._violation_timer: asyncio.TimerHandle | None = None
         self._flow = FlowControl(loop, transport)
         self._lost = False
         self._lost_future: asyncio.Future[None] = loop.create_future()
@@ -168,16 +167,28 @@ class WebSocketConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         phase = self._phase
-        if phase in (_OPEN, _CLOSING):
-            if self._deflate and len(data) > DEFLATE_SLICE:
-                view = memoryview(data)
-                for i in range(0, len(data), DEFLATE_SLICE):
-                    if self._lost:
-                        break
-                    self._feed(bytes(view[i : i + DEFLATE_SLICE]))
-            else:
-                self._feed(data)
-        elif phase == _HANDSHAKE:
+        if phase is _OPEN or phase is _CLOSING:
+            ws = self._ws
+            if ws is None:  # closing after a denial: nothing more is read
+                return
+            events, out = ws.receive(data)
+            if out:
+                self._write(out)
+            for event in events:
+                tp = type(event)
+                if tp is Received:
+                    received = cast("Received", event)
+                    self._deliver(received.message, received.size)
+                elif tp is PongReceived:
+                    if self._pong_timer is not None:
+                        self._pong_timer.cancel()
+                        self._pong_timer = None
+                elif tp is PeerClosed:
+                    closed = cast("PeerClosed", event)
+                    self._closed_by_frame(closed.code, closed.reason)
+                else:
+                    self._on_violation(cast("Violation", event))
+        elif phase is _HANDSHAKE:
             early = self._early
             early += data
             if len(early) > HIGH_WATER:
@@ -227,56 +238,9 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- incoming frames -------------------------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
-        ws = self._ws
-        assert ws is not None
-        try:
-            ws.receive_data(data)
-        except WSLocalProtocolError:  # the closing handshake is already complete
+    def _deliver(self, message: Message, size: int) -> None:
+        if self._phase is not _OPEN:
             return
-        for event in ws.events():
-            tp = type(event)
-            if tp is TextMessage or tp is BytesMessage:
-                if self._phase != _OPEN:
-                    continue  # RFC 6455 section 5.5.1: data after a Close may be dropped
-                frame = cast("WSMessage[Any]", event)
-                chunk = frame.data
-                text = tp is TextMessage
-                size = len(chunk) if not text or chunk.isascii() else len(chunk.encode())
-                parts = self._parts
-                if not parts and frame.message_finished:
-                    if size > self._max_size:
-                        self._too_big()
-                    else:
-                        self._deliver(chunk, text, size)
-                    continue
-                parts.append(chunk)
-                self._parts_size += size
-                if self._parts_size > self._max_size:
-                    self._too_big()
-                elif frame.message_finished:
-                    total = self._parts_size
-                    joined = "".join(parts) if text else b"".join(parts)
-                    parts.clear()
-                    self._parts_size = 0
-                    self._deliver(joined, text, total)
-            elif tp is Ping:
-                if ws.state is ConnectionState.OPEN:
-                    self._write(ws.send(cast("Ping", event).response()))
-            elif tp is Pong:
-                if self._pong_timer is not None:
-                    self._pong_timer.cancel()
-                    self._pong_timer = None
-            elif tp is CloseConnection:
-                self._on_close_frame(cast("CloseConnection", event))
-                return
-
-    def _deliver(self, data: Any, text: bool, size: int) -> None:
-        message: Message = (
-            {"type": "websocket.receive", "text": data}
-            if text
-            else {"type": "websocket.receive", "bytes": data}
-        )
         self._queue.append((message, size))
         self._queued += size
         if self._queued > HIGH_WATER:
@@ -284,29 +248,44 @@ class WebSocketConnection(asyncio.Protocol):
             self._flow.pause_reading()
         self._wake_receiver()
 
-    def _too_big(self) -> None:
-        self._parts.clear()
-        self._parts_size = 0
-        error_logger.debug(
-            "WebSocket message from %s over ws_max_size (%d bytes)",
-            self.client_label,
-            self._max_size,
-        )
-        # RFC 6455 section 7.4.1: 1009, message too big to process.
-        self._send_close(1009, "Message too big")
+    def _on_violation(self, violation: Violation) -> None:
+        if violation.code == 1009:
+            error_logger.debug(
+                "WebSocket message from %s over ws_max_size (%d bytes)",
+                self.client_label,
+                self._max_size,
+            )
+        if self._queue and self._phase is _OPEN:
+            # RFC 6455 processes frames in order: the messages before the violation reach
+            # the app, and its answers to them go out before the Close.
+            self._violation = violation
+            self._violation_timer = self.loop.call_later(VIOLATION_GRACE, self._fail)
+        else:
+            self._violation = violation
+            self._fail()
 
-    def _on_close_frame(self, event: CloseConnection) -> None:
-        ws = self._ws
-        assert ws is not None
-        code, reason = int(event.code), event.reason or ""
-        if ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            # Echo the peer's Close (RFC 6455 section 5.5.1), or send ours after a
-            # protocol error (wsproto reports it as a Close event with our code).
-            self._write(ws.send(event.response()))
+    def _fail(self) -> None:
+        violation = self._violation
+        if violation is None or self._lost:
+            return
+        self._violation = None
+        if self._violation_timer is not None:
+            self._violation_timer.cancel()
+            self._violation_timer = None
+        if violation.code == 1009:
+            # Too big, but the frames are sound: wait for the peer's Close.
+            self._send_close(violation.code, violation.reason)
+        else:
+            ws = self._ws
+            assert ws is not None
+            self._write(ws.close(violation.code, violation.reason))
+            self._closed_by_frame(violation.code, violation.reason)
+
+    def _closed_by_frame(self, code: int, reason: str) -> None:
         if self._disconnect is None:
             self._disconnect = (code, reason)
-        self._phases.advance(_CLOSING)
-        self._parts.clear()
+        if self._phase is not _CLOSED:
+            self._phases.advance(_CLOSING)
         self._cancel_timers()
         # RFC 6455 section 7.1.1: the server closes the TCP connection first.
         self._close_transport()
@@ -335,6 +314,8 @@ class WebSocketConnection(asyncio.Protocol):
                 if self._queued <= LOW_WATER and self._phase == _OPEN:
                     self._flow.resume_reading()
                 return message
+            if self._violation is not None:
+                self._fail()
             disconnect = self._disconnect
             if disconnect is not None:
                 return {
@@ -352,11 +333,7 @@ class WebSocketConnection(asyncio.Protocol):
             data = cast("SendMessage", action).data
             ws = self._ws
             assert ws is not None
-            if isinstance(data, str):
-                out = ws.send(TextMessage(data=data))
-            else:
-                out = ws.send(BytesMessage(data=data))
-            self.transport.write(out)
+            self.transport.write(ws.send(data))
             if self._flow.write_paused:
                 await self._drain()
         elif tp is Accept:
@@ -394,8 +371,7 @@ class WebSocketConnection(asyncio.Protocol):
             default_headers=self.state.default_headers(),
             per_message_deflate=self.config.ws_per_message_deflate,
         )
-        self._deflate = bool(extensions)
-        self._ws = Connection(ConnectionType.SERVER, extensions)
+        self._ws = FrameChannel(extensions, max_size=self._max_size)
         self._phases.advance(_OPEN)
         self.transport.write(head)
         self._log(101)
@@ -484,14 +460,12 @@ class WebSocketConnection(asyncio.Protocol):
     def _send_close(self, code: int, reason: str) -> None:
         ws = self._ws
         assert ws is not None
-        if ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self._write(ws.send(CloseConnection(code=code, reason=reason)))
+        self._write(ws.close(code, reason))
         if self._disconnect is None:
             self._disconnect = (code, reason)
         self._phases.advance(_CLOSING)
-        self._parts.clear()
         self._cancel_timers()
-        if ws.state is ConnectionState.CLOSED:
+        if ws.closed:
             self._close_transport()
         else:
             # Wait for the peer's Close, but not forever; keep reading to see it.
@@ -521,7 +495,7 @@ class WebSocketConnection(asyncio.Protocol):
         ws = self._ws
         if self._phase != _OPEN or ws is None:
             return
-        self._write(ws.send(Ping(payload=b"asyncdev")))
+        self._write(ws.ping(b"asyncdev"))
         timeout = self.config.ws_ping_timeout
         if timeout is not None and self._pong_timer is None:
             self._pong_timer = self.loop.call_later(timeout, self._on_pong_timeout)
@@ -545,6 +519,9 @@ class WebSocketConnection(asyncio.Protocol):
         self._close_transport()
 
     def _cancel_timers(self) -> None:
+        if self._violation_timer is not None:
+            self._violation_timer.cancel()
+            self._violation_timer = None
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
