@@ -2,8 +2,10 @@
 
 ``install(state)`` hooks upgrade requests; once ``_protocol.wshandshake`` accepts one, a
 ``WebSocketConnection`` becomes the transport's protocol and runs the app. It writes the
-handshake's answer, frames messages with flow control both ways, pings idle peers, runs
-the closing handshake (RFC 6455 section 7), and closes with 1012 on shutdown.
+handshake's answer, moves messages with flow control both ways, pings idle peers, runs
+the closing handshake (RFC 6455 section 7), and closes with 1012 on shutdown. The rules
+(phases, frames) are sans-IO in ``_protocol.websocket``; this module is past ~450 lines
+because its timers, queue and closing steps all act on one transport's shared state.
 """
 
 from __future__ import annotations
