@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncdev._logging import AccessFormatter, DefaultFormatter
-from asyncdev._protocol.body import Body, ConnectionClosed, EndOfBody, ProtocolError
+from asyncdev._protocol.body import Body, EndOfBody, ProtocolError
 from asyncdev._protocol.parser import Paused, Request, RequestParser
 from asyncdev.testing import RunningServer, run_in_thread
 from hostile_helpers import closed_by_peer, connect, get, read_response, send_all
@@ -285,11 +285,8 @@ def parse_all(chunks: list[bytes]) -> list[Any]:
     parser = RequestParser(max_body=1000)
     out: list[Any] = []
     body = b""
-    for chunk in [*chunks, None]:
-        if chunk is None:
-            parser.feed_eof()
-        else:
-            parser.feed(chunk)
+    for chunk in chunks:
+        parser.feed(chunk)
         while True:
             event = parser.next_event()
             if isinstance(event, Request):
@@ -308,9 +305,9 @@ def parse_all(chunks: list[bytes]) -> list[Any]:
                 out.append(("error", event.status))
                 return out
             else:
-                if event is ConnectionClosed and body:
-                    out.append(("partial", body))
                 break
+    if body:  # the bytes ended inside a body
+        out.append(("partial", body))
     return out
 
 

@@ -164,17 +164,9 @@ class HTTPConnection(asyncio.Protocol):
                     # Inactivity, not a deadline: each read of the body restarts it.
                     self._set_timer("body", self.config.timeout_body)
                 return
-            elif tp is ProtocolError:
+            else:
                 assert isinstance(event, ProtocolError)
                 self._protocol_error(event)
-                return
-            else:  # the client closed its side
-                if cycle is not None:
-                    cycle.on_disconnect()
-                    if not cycle.body_done:
-                        self.close()
-                else:
-                    self.close()
                 return
 
     def _on_request(self, request: Request) -> None:
@@ -308,16 +300,16 @@ class HTTPConnection(asyncio.Protocol):
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def detach(self) -> tuple[asyncio.Transport, bytes, bool]:
-        """Give up the transport for a protocol upgrade: it, the bytes received after
-        the request head, and whether the client's EOF came. The connection is done
-        afterwards: it no longer parses, times out or takes part in shutdown."""
-        data, eof = self.parser.take_trailing_data()
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        """Give up the transport for a protocol upgrade: it and the bytes received after
+        the request head. The connection is done afterwards: it no longer parses, times
+        out or takes part in shutdown. (No EOF can have come: ``eof_received`` closes.)"""
+        data = self.parser.take_trailing_data()
         self.closed = True
         self.flow.stop()
         self._cancel_timer()
         self.state.connections.discard(self)
-        return self.transport, data, eof
+        return self.transport, data
 
     def write_and_close(self, data: bytes) -> None:
         if not self.closed:

@@ -79,7 +79,7 @@ def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: 
         conn.write_and_close(handshake)
         return True
 
-    transport, data, eof = conn.detach()
+    transport, data = conn.detach()
     ws = WebSocketConnection(
         state,
         conn.loop,
@@ -91,7 +91,7 @@ def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: 
         client_label=conn.client_label,
     )
     transport.set_protocol(ws)
-    ws.start(data, eof)
+    ws.start(data)
     return True
 
 
@@ -149,7 +149,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- start ---------------------------------------------------------------------------
 
-    def start(self, data: bytes, eof: bool) -> None:
+    def start(self, data: bytes) -> None:
         state = self.state
         state.connections.add(self)
         if not self.transport.is_reading():
@@ -159,11 +159,6 @@ class WebSocketConnection(asyncio.Protocol):
         task.add_done_callback(state.tasks.discard)
         if data:
             self.data_received(data)
-        if eof:
-            # The HTTP connection kept a half-closed transport open; nobody will read our
-            # answer for long, and the transport will not report the EOF again.
-            self._peer_gone()
-            self._close_transport()
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
