@@ -467,7 +467,8 @@ def test_lifespan_auto_tolerates_apps_without_it_and_on_requires_it():
             pass
 
 
-def test_asgi2_app_is_adapted():
+@pytest.mark.parametrize("interface", ["asgi2", "auto"])
+def test_asgi2_app_is_adapted(interface):
     class App:
         def __init__(self, scope):
             self.scope = scope
@@ -475,11 +476,13 @@ def test_asgi2_app_is_adapted():
         async def __call__(self, receive, send):
             if self.scope["type"] != "http":
                 return
+            # The ASGI spec: "version" is "2.0" for an ASGI 2 app.
+            version = self.scope["asgi"]["version"].encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"asgi2"})
+            await send({"type": "http.response.body", "body": b"asgi " + version})
 
-    with run_in_thread(App, interface="asgi2") as server:
-        assert httpx.get(server.url).text == "asgi2"
+    with run_in_thread(App, interface=interface) as server:
+        assert httpx.get(server.url).text == "asgi 2.0"
 
 
 def test_keep_alive_idle_connection_is_closed_after_the_timeout(raw_client):
