@@ -200,16 +200,27 @@ def test_parser_head_state_and_bounded_partial_head() -> None:
 
 
 def frame(status: int, headers: list[tuple[bytes, bytes]], body: bytes, *, split: bool,
-          method: bytes = b"GET", version: bytes = b"1.1", keep_alive: bool = True) -> bytes:
+          method: bytes = b"GET", version: bytes = b"1.1", keep_alive: bool = True,
+          as_parts: bool = False) -> bytes:
+    """The framed response; ``as_parts``: through ``body_parts`` (large bodies)."""
     framer = ResponseFramer()
     framer.start(status, headers, request_method=method, http_version=version,
                  keep_alive=keep_alive, default_headers=[b"server: t\r\n"])
+
+    def part(data: bytes, more: bool) -> bytes:
+        if as_parts:
+            pieces = framer.body_parts(data, more)
+            assert not data or any(piece is data for piece in pieces) or framer.status in (
+                204, 304) or method == b"HEAD"  # the body itself, never a copy
+            return b"".join(pieces)
+        return framer.body(data, more)
+
     if split and body:
-        parts = [framer.body(body[i:i + 1], True) for i in range(len(body))]
-        parts.append(framer.body(b"", False))
+        parts = [part(body[i:i + 1], True) for i in range(len(body))]
+        parts.append(part(b"", False))
     else:
-        parts = [framer.body(body, False)]
-    return b"".join(bytes(part) for part in parts)
+        parts = [part(body, False)]
+    return b"".join(parts)
 
 
 def read_back(data: bytes, method: bytes, *, count: int) -> list[tuple[int, bytes]]:
@@ -256,6 +267,7 @@ def test_framed_response_reads_back_the_same_whole_or_split(
 ) -> None:
     for split in (False, True):
         first = frame(status, headers, body, split=split, method=method)
+        assert frame(status, headers, body, split=split, method=method, as_parts=True) == first
         second = frame(200, [], b"next", split=False, method=method)
         expected_second = (200, b"" if method == b"HEAD" else b"next")
         assert read_back(first + second, method, count=2) == [(status, body), expected_second]

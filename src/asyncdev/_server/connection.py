@@ -260,7 +260,7 @@ class HTTPConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         self.transport.write(data)
 
-    def writelines(self, parts: list[bytes | memoryview]) -> None:
+    def writelines(self, parts: list[bytes]) -> None:
         self.transport.writelines(parts)
 
     def response_complete(self, cycle: RequestCycle, keep_alive: bool) -> None:

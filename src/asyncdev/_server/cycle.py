@@ -28,6 +28,9 @@ error_logger = logging.getLogger("asyncdev.error")
 access_logger = logging.getLogger("asyncdev.access")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# Body parts up to this size are copied behind the head into one buffer (one write,
+# one TCP segment for a small response); larger ones are written as they are.
+_JOIN_LIMIT = 16 * 1024
 
 
 class ConnectionPort(Protocol):
@@ -46,7 +49,7 @@ class ConnectionPort(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
-    def writelines(self, parts: list[bytes | memoryview]) -> None: ...
+    def writelines(self, parts: list[bytes]) -> None: ...
 
     async def drain(self) -> None:
         """Wait for write capacity; ClientDisconnected when the client stopped reading."""
@@ -187,11 +190,18 @@ class RequestCycle:
         if tp != "http.response.body":
             raise RuntimeError(f"Expected ASGI message 'http.response.body', got {tp!r}")
         more = message.get("more_body", False)
-        data = framer.body(message.get("body", b""), more)
+        body = message.get("body", b"")
         conn = self.conn
-        if data:
+        if len(body) < _JOIN_LIMIT:
+            data = framer.body(body, more)
+            if data:
+                self.head_written = True
+                conn.write(data)
+        else:
+            # A large body is never copied: head, chunk framing and body go out as
+            # separate buffers in one writelines (one writev on uvloop).
+            conn.writelines(framer.body_parts(body, more))
             self.head_written = True
-            conn.write(data)
         if not more:
             self.response_done = True
             self.wake()
