@@ -34,6 +34,33 @@ async def echo_app(scope, receive, send):
     await send({"type": "http.response.body", "body": body or info.encode()})
 
 
+async def streaming_echo_app(scope, receive, send):
+    """Echoes the body in one message, or in three parts under /parts (chunked)."""
+    if scope["type"] != "http":
+        return
+    body = await read_body(receive)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    if scope["path"] == "/parts":
+        third = len(body) // 3
+        for piece in (body[:third], body[third:2 * third]):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        body = body[2 * third:]
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_large_bodies_are_echoed_whole_with_either_framing():
+    body = bytes(range(256)) * 4096  # 1 MiB, past the size where parts are joined
+    with run_in_thread(streaming_echo_app) as server, httpx.Client() as client:
+        whole = client.post(server.url, content=body)
+        assert whole.headers["content-length"] == str(len(body)) and whole.content == body
+        parts = client.post(server.url + "/parts", content=body)
+        assert parts.headers["transfer-encoding"] == "chunked" and parts.content == body
+        head = client.head(server.url)
+        assert head.status_code == 200 and head.content == b""
+        again = client.post(server.url, content=b"small")  # the same connection, reused
+        assert again.content == b"small"
+
+
 def test_keep_alive_serves_several_requests_on_one_connection(raw_client):
     with run_in_thread(echo_app) as server:
         client = raw_client(server.port)
