@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncdev._logging import AccessFormatter, DefaultFormatter
-from asyncdev._protocol.body import Body, EndOfBody, ProtocolError
-from asyncdev._protocol.parser import Paused, Request, RequestParser
+from asyncdev._protocol.events import Body, EndOfBody, Paused, ProtocolError, Request
+from asyncdev._protocol.parser import RequestParser
 from asyncdev.testing import RunningServer, run_in_thread
 from hostile_helpers import closed_by_peer, connect, get, read_response, send_all
 

@@ -18,8 +18,8 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from asyncdev._errors import ClientDisconnected
-from asyncdev._protocol.body import Body, EndOfBody, NeedData, ProtocolError
-from asyncdev._protocol.parser import Paused, Request, RequestParser
+from asyncdev._protocol.events import Body, EndOfBody, NeedData, Paused, ProtocolError, Request
+from asyncdev._protocol.parser import RequestParser
 from asyncdev._protocol.response import LocalProtocolError, ResponseFramer
 from asyncdev._protocol.websocket import (
     TRANSITIONS,

@@ -3,7 +3,7 @@
 ``check_transfer_coding`` accepts a Transfer-Encoding only if it can be decoded here;
 ``ContentLengthReader`` and ``ChunkedReader`` (strict: chunk lines, extensions and
 trailers read strictly and bounded, the body held to its limit) each turn a buffer into
-``Body`` events, ``NeedData`` and ``EndOfBody``, or a ``ProtocolError`` that ends the
+``events.Body``, ``NeedData`` and ``EndOfBody``, or a ``ProtocolError`` that ends the
 connection. ``parser.RequestParser`` owns the buffer and calls the current reader.
 """
 
@@ -12,58 +12,10 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from .events import Body, EndOfBody, Marker, NeedData, ProtocolError
 from .grammar import TOKEN, is_token
 
-__all__ = [
-    "MAX_CHUNK_LINE",
-    "Body",
-    "ChunkedReader",
-    "ContentLengthReader",
-    "EndOfBody",
-    "Marker",
-    "NeedData",
-    "ProtocolError",
-    "check_transfer_coding",
-]
-
-
-# --- events shared with RequestParser -------------------------------------------------
-
-
-class Body:
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-class Marker:
-    """An event that carries nothing but its name."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-EndOfBody: Final = Marker("EndOfBody")
-NeedData: Final = Marker("NeedData")
-
-
-class ProtocolError:
-    """The client broke the protocol: answer ``status`` and close the connection."""
-
-    __slots__ = ("reason", "status")
-
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"ProtocolError({self.status}, {self.reason!r})"
+__all__ = ["MAX_CHUNK_LINE", "ChunkedReader", "ContentLengthReader", "check_transfer_coding"]
 
 
 BodyEvent = Body | Marker | ProtocolError

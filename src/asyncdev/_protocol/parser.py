@@ -15,67 +15,16 @@ from typing import Final
 
 import h11
 
-from .body import (
-    Body,
-    ChunkedReader,
-    ContentLengthReader,
-    EndOfBody,
-    Marker,
-    NeedData,
-    ProtocolError,
-    check_transfer_coding,
-)
+from .body import ChunkedReader, ContentLengthReader, check_transfer_coding
+from .events import Body, EndOfBody, Event, NeedData, Paused, ProtocolError, Request
 from .grammar import TOKEN
 
+# Request, Event and Paused are re-exported for the modules that name them from here.
 __all__ = ["TLS_HANDSHAKE", "Event", "Paused", "Request", "RequestParser"]
-
-
-# --- events produced by RequestParser, besides those of body.py------------------
-
-
-class Request:
-    """A complete request head."""
-
-    __slots__ = (
-        "expect_continue",
-        "has_body",
-        "headers",
-        "http_version",
-        "keep_alive",
-        "method",
-        "target",
-    )
-
-    def __init__(
-        self,
-        *,
-        method: bytes,
-        target: bytes,
-        http_version: bytes,
-        headers: list[tuple[bytes, bytes]],
-        keep_alive: bool,
-        expect_continue: bool,
-        has_body: bool,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.http_version = http_version
-        self.headers = headers
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.has_body = has_body
-
-
-# The request (head and body) is complete; bytes that follow belong to the next request
-# and wait until the response has been sent (pipelining, RFC 9112 section 9.3.2).
-Paused: Final = Marker("Paused")
 
 
 # The ProtocolError reason for a TLS ClientHello sent to a plain HTTP port.
 TLS_HANDSHAKE = "TLS handshake on a plain HTTP port"
-
-
-Event = Request | Body | Marker | ProtocolError
 
 
 # --- request side ---------------------------------------------------------------------

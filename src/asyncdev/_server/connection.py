@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from .._errors import ClientDisconnected
 from .._protocol import response as _http
-from .._protocol.body import Body, EndOfBody, NeedData, ProtocolError
-from .._protocol.parser import TLS_HANDSHAKE, Request, RequestParser
+from .._protocol.events import Body, EndOfBody, NeedData, ProtocolError, Request
+from .._protocol.parser import TLS_HANDSHAKE, RequestParser
 from .cycle import RequestCycle
 from .flow import HIGH_WATER, FlowControl
 

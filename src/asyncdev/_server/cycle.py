@@ -18,7 +18,7 @@ from .._errors import ClientDisconnected
 from .._protocol.response import ResponseFramer
 
 if TYPE_CHECKING:
-    from .._protocol.parser import Request
+    from .._protocol.events import Request
     from .._types import ASGIApp, Message, Scope
     from .state import ServerState
 

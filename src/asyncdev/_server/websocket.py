@@ -36,7 +36,7 @@ from .._protocol.wshandshake import accept_response, denial_response, read_upgra
 from .flow import HIGH_WATER, FlowControl
 
 if TYPE_CHECKING:
-    from .._protocol.parser import Request
+    from .._protocol.events import Request
     from .._types import Message, Scope
     from .connection import HTTPConnection
     from .state import ServerState
