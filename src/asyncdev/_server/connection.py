@@ -164,9 +164,11 @@ class HTTPConnection(asyncio.Protocol):
                     # Inactivity, not a deadline: each read of the body restarts it.
                     self._set_timer("body", self.config.timeout_body)
                 return
-            else:
+            elif tp is ProtocolError:
                 assert isinstance(event, ProtocolError)
                 self._protocol_error(event)
+                return
+            else:  # Paused: the next request waits for this one's response
                 return
 
     def _on_request(self, request: Request) -> None:
