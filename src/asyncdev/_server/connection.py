@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .._types import Scope
     from .state import ServerState
 
-__all__ = ["HIGH_WATER", "HTTPConnection"]
+__all__ = ["HTTPConnection"]
 
 error_logger = logging.getLogger("asyncdev.error")
 
