@@ -252,13 +252,13 @@ class WebSocketConnection(asyncio.Protocol):
                 self.client_label,
                 self._max_size,
             )
+        self._violation = violation
         if self._queue and self._phase is _OPEN:
             # RFC 6455 processes frames in order: the messages before the violation reach
-            # the app, and its answers to them go out before the Close.
-            self._violation = violation
+            # the app, and its answers to them go out before the Close, which is sent
+            # when the app asks for more (receive) or after a grace period.
             self._violation_timer = self.loop.call_later(VIOLATION_GRACE, self._fail)
         else:
-            self._violation = violation
             self._fail()
 
     def _fail(self) -> None:
