@@ -98,3 +98,30 @@ async def test_violation_alone_closes_at_once_with_its_code() -> None:
         assert await read_until_eof(reader) == b""
         writer.close()
     assert [(m["type"], m.get("code")) for m in received] == [("websocket.disconnect", code)]
+
+
+async def test_message_before_an_oversized_one_is_answered_then_1009() -> None:
+    received: list[dict[str, Any]] = []
+
+    async def handler(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "websocket.receive":
+                return
+            await send({"type": "websocket.send", "text": "echo " + message["text"]})
+
+    async with serving(make_app(handler), ws_max_size=100) as server:
+        reader, writer, _ = await raw_open(server.port)
+        writer.write(client_frame(0x1, b"hello") + client_frame(0x1, b"x" * 101)
+                     + client_frame(0x1, b"after"))
+        assert await read_frame(reader) == (0x1, b"echo hello")
+        opcode, payload = await read_frame(reader)
+        assert (opcode, close_code(payload)) == (0x8, 1009)
+        writer.write(client_frame(0x8, payload[:2]))  # the closing handshake, completed
+        assert await read_until_eof(reader) == b""
+        writer.close()
+    assert [(m["type"], m.get("text"), m.get("code")) for m in received] == [
+        ("websocket.receive", "hello", None), ("websocket.disconnect", None, 1009)]
