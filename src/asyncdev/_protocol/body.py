@@ -60,7 +60,7 @@ class ContentLengthReader:
             data = bytes(buf)
             buf.clear()
         else:
-            data = bytes(buf[:left])
+            data = bytes(memoryview(buf)[:left])  # one copy, not two
             del buf[:left]
         self.left = left - len(data)
         return Body(data)
@@ -107,7 +107,7 @@ class ChunkedReader:
                     data = bytes(buf)
                     buf.clear()
                 else:
-                    data = bytes(buf[:left])
+                    data = bytes(memoryview(buf)[:left])  # one copy, not two
                     del buf[:left]
                 left -= len(data)
                 self._chunk_left = left
