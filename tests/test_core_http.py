@@ -83,6 +83,17 @@ def test_pipelined_requests_are_answered_in_order(raw_client):
         assert bodies == [f"GET /{i}  0".encode() for i in range(5)] + [b"abc"]
 
 
+def test_pipelined_request_waits_for_the_app_that_answered_the_one_before(raw_client):
+    # The next request is parsed after the app's send() has returned, not inside it:
+    # with one request at a time allowed, the pipelined ones are served, not refused.
+    with run_in_thread(echo_app, limit_concurrency=1) as server:
+        client = raw_client(server.port)
+        client.send(b"".join(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(3)))
+        responses = [client.read_response() for _ in range(3)]
+        assert [(status, body) for status, _, body in responses] == [
+            (200, f"GET /{i}  0".encode()) for i in range(3)]
+
+
 def test_chunked_request_body_is_decoded(raw_client):
     with run_in_thread(echo_app) as server:
         client = raw_client(server.port)
