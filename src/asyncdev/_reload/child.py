@@ -311,11 +311,9 @@ def _is_archive(path: str) -> bool:
 def run_child(config: Config) -> int:
     """Serve ``config`` on the inherited socket(s); an app that fails gets the error page."""
     _state.adopted = True
-    config = config.replace(
-        reload=False,
-        fd=None,
-        timeout_graceful_shutdown=min(config.timeout_graceful_shutdown, RELOAD_GRACE),
-    )
+    # Stopping (Ctrl+C) drains for timeout_graceful_shutdown; a reload for reload_grace
+    # (see _stop_serving).
+    config = config.replace(reload=False, fd=None)
     return _serve(config, None)
 
 
@@ -382,11 +380,15 @@ def _serve_on(
         loop.run_until_complete(server.start())
     else:
         loaded = server.loaded
+        from .._envfile import loaded_notes
+
         _send(
             "serving",
             description=loaded.description if loaded else None,
             interface=loaded.interface if loaded else None,
             loop=loop_name,
+            framework=loaded.framework if loaded else None,
+            notes=[*(loaded.notes if loaded else ()), *loaded_notes()],
         )
         loop.call_later(0.2, _send_modules)
     for fd in _state.listen_fds:
@@ -411,14 +413,19 @@ def _stop_serving(server: Server, loop: asyncio.AbstractEventLoop, handoff: bool
     _handoff.stop_adopting(loop)
     if handoff:
         _handoff.hand_over_when_idle(server)
+        # A reload: the next process serves everything new, this one only finishes
+        # what it has, for --reload-grace.
+        server.config = server.config.replace(
+            timeout_graceful_shutdown=server.config.reload_grace
+        )
     server.request_shutdown()
 
 
 def _report_failure(exc: BaseException, loop_name: str) -> None:
     """The traceback once on the terminal; the files involved to the supervisor."""
     logger.error(
-        "The application could not start; fix the error and save, it reloads by itself.\n%s",
-        "".join(traceback.format_exception(exc)).rstrip(),
+        "The application could not start; fix the error and save, it reloads by itself.",
+        exc_info=exc,
     )
     files: list[str] = []
     seen: set[int] = set()

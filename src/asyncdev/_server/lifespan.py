@@ -34,10 +34,6 @@ class Lifespan:
         self._received = False
         self._error: BaseException | None = None
 
-    @property
-    def active(self) -> bool:
-        return self._task is not None and not self._unsupported
-
     async def startup(self) -> None:
         if self.mode == "off":
             return
@@ -66,6 +62,16 @@ class Lifespan:
         message = await self._shutdown_done
         if message["type"] == "lifespan.shutdown.failed":
             logger.error("Application shutdown failed: %s", message.get("message") or "")
+
+    async def cancel(self) -> None:
+        """Stop a lifespan task that is still running (a forced stop, a shutdown that
+        timed out) inside the loop: left pending, it would be closed by the garbage
+        collector after the loop, and the app's context managers would fail noisily."""
+        task = self._task
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
 
     async def _main(self) -> None:
         scope = {

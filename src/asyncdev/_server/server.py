@@ -103,6 +103,14 @@ def _load(config: Config) -> LoadedApp:
     """The app to serve: the user's, or the welcome page when none was given."""
     from .._importer import LoadedApp, load_app
 
+    if config.app is None and config.django_settings is not None:
+        # Stand-in until the Django integration's loader lands (CONTRACTS.md section 3):
+        # the project's WSGI entry point, as startproject writes it next to the settings.
+        import os
+
+        os.environ["DJANGO_SETTINGS_MODULE"] = config.django_settings
+        project = config.django_settings.rpartition(".")[0] or config.django_settings
+        return load_app(config.replace(app=f"{project}.wsgi:application"))
     if config.app is None:
         from .._features.welcome import welcome_app
 
@@ -347,11 +355,15 @@ class Server:
                 await asyncio.wait(set(state.tasks), timeout=1.0)
         # Let connection_lost callbacks run before the loop goes away.
         await asyncio.sleep(0)
-        if self._lifespan is not None and not self._force:
-            try:
-                await asyncio.wait_for(self._lifespan.shutdown(), max(grace, 1.0))
-            except asyncio.TimeoutError:
-                logger.warning("Lifespan shutdown did not finish within %.1f s", max(grace, 1.0))
+        if self._lifespan is not None:
+            if not self._force:
+                try:
+                    await asyncio.wait_for(self._lifespan.shutdown(), max(grace, 1.0))
+                except asyncio.TimeoutError:
+                    logger.warning("Lifespan shutdown did not finish within %.1f s",
+                                   max(grace, 1.0))
+            # A second Ctrl+C (or a shutdown that timed out) leaves the task running.
+            await self._lifespan.cancel()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
