@@ -290,7 +290,7 @@ class RequestCycle:
         )
 
     def _log_disconnect(self) -> None:
-        if self.conn.state.access_log and not self.response_done:
+        if self.state.access_log and not self.response_done:
             self.log_access(" client disconnected")
 
 
