@@ -34,6 +34,33 @@ async def echo_app(scope, receive, send):
     await send({"type": "http.response.body", "body": body or info.encode()})
 
 
+async def streaming_echo_app(scope, receive, send):
+    """Echoes the body in one message, or in three parts under /parts (chunked)."""
+    if scope["type"] != "http":
+        return
+    body = await read_body(receive)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    if scope["path"] == "/parts":
+        third = len(body) // 3
+        for piece in (body[:third], body[third:2 * third]):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        body = body[2 * third:]
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_large_bodies_are_echoed_whole_with_either_framing():
+    body = bytes(range(256)) * 4096  # 1 MiB, past the size where parts are joined
+    with run_in_thread(streaming_echo_app) as server, httpx.Client() as client:
+        whole = client.post(server.url, content=body)
+        assert whole.headers["content-length"] == str(len(body)) and whole.content == body
+        parts = client.post(server.url + "/parts", content=body)
+        assert parts.headers["transfer-encoding"] == "chunked" and parts.content == body
+        head = client.head(server.url)
+        assert head.status_code == 200 and head.content == b""
+        again = client.post(server.url, content=b"small")  # the same connection, reused
+        assert again.content == b"small"
+
+
 def test_keep_alive_serves_several_requests_on_one_connection(raw_client):
     with run_in_thread(echo_app) as server:
         client = raw_client(server.port)
@@ -54,6 +81,17 @@ def test_pipelined_requests_are_answered_in_order(raw_client):
         ) + b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
         bodies = [client.read_response()[2] for _ in range(6)]
         assert bodies == [f"GET /{i}  0".encode() for i in range(5)] + [b"abc"]
+
+
+def test_pipelined_request_waits_for_the_app_that_answered_the_one_before(raw_client):
+    # The next request is parsed after the app's send() has returned, not inside it:
+    # with one request at a time allowed, the pipelined ones are served, not refused.
+    with run_in_thread(echo_app, limit_concurrency=1) as server:
+        client = raw_client(server.port)
+        client.send(b"".join(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(3)))
+        responses = [client.read_response() for _ in range(3)]
+        assert [(status, body) for status, _, body in responses] == [
+            (200, f"GET /{i}  0".encode()) for i in range(3)]
 
 
 def test_chunked_request_body_is_decoded(raw_client):
@@ -467,7 +505,8 @@ def test_lifespan_auto_tolerates_apps_without_it_and_on_requires_it():
             pass
 
 
-def test_asgi2_app_is_adapted():
+@pytest.mark.parametrize("interface", ["asgi2", "auto"])
+def test_asgi2_app_is_adapted(interface):
     class App:
         def __init__(self, scope):
             self.scope = scope
@@ -475,11 +514,13 @@ def test_asgi2_app_is_adapted():
         async def __call__(self, receive, send):
             if self.scope["type"] != "http":
                 return
+            # The ASGI spec: "version" is "2.0" for an ASGI 2 app.
+            version = self.scope["asgi"]["version"].encode()
             await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"asgi2"})
+            await send({"type": "http.response.body", "body": b"asgi " + version})
 
-    with run_in_thread(App, interface="asgi2") as server:
-        assert httpx.get(server.url).text == "asgi2"
+    with run_in_thread(App, interface=interface) as server:
+        assert httpx.get(server.url).text == "asgi 2.0"
 
 
 def test_keep_alive_idle_connection_is_closed_after_the_timeout(raw_client):

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncdev._logging import AccessFormatter, DefaultFormatter
-from asyncdev._protocol.body import Body, ConnectionClosed, EndOfBody, ProtocolError
-from asyncdev._protocol.parser import Paused, Request, RequestParser
+from asyncdev._protocol.events import Body, EndOfBody, Paused, ProtocolError, Request
+from asyncdev._protocol.parser import RequestParser
 from asyncdev.testing import RunningServer, run_in_thread
 from hostile_helpers import closed_by_peer, connect, get, read_response, send_all
 
@@ -245,6 +245,8 @@ def test_live_server_invariants(
     statuses: list[int] = []
     with connect(server.port) as sock:
         port = sock.getsockname()[1]
+        # An earlier example's canary may have come from this same (reused) port.
+        transcript.served.pop(port, None)
         # The terminator ends whatever request is left incomplete with an error (a
         # body is at most limit_request_body long, then the NULs are an invalid head
         # or chunk), so every exchange ends without waiting for a timeout.
@@ -285,11 +287,8 @@ def parse_all(chunks: list[bytes]) -> list[Any]:
     parser = RequestParser(max_body=1000)
     out: list[Any] = []
     body = b""
-    for chunk in [*chunks, None]:
-        if chunk is None:
-            parser.feed_eof()
-        else:
-            parser.feed(chunk)
+    for chunk in chunks:
+        parser.feed(chunk)
         while True:
             event = parser.next_event()
             if isinstance(event, Request):
@@ -308,9 +307,9 @@ def parse_all(chunks: list[bytes]) -> list[Any]:
                 out.append(("error", event.status))
                 return out
             else:
-                if event is ConnectionClosed and body:
-                    out.append(("partial", body))
                 break
+    if body:  # the bytes ended inside a body
+        out.append(("partial", body))
     return out
 
 

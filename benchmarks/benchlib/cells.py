@@ -59,6 +59,9 @@ CELLS: dict[str, Cell] = {cell.name: cell for cell in [
     Cell("asgi-upload-1m", "throughput", "ASGI 1 MiB POST, the app reads it all and "
          "answers its length", S.ASGI_UPLOAD, S.ASGI_SERVERS, "uvicorn-h11", _ASGI_MAIN,
          method="POST", body_size=1 << 20, connections=8),
+    Cell("asgi-echo-1m", "throughput", "ASGI 1 MiB POST echoed back in one message",
+         S.ASGI_ECHO, S.ASGI_SERVERS, "uvicorn-h11", _ASGI_MAIN,
+         method="POST", body_size=1 << 20, connections=8),
     Cell("wsgi-hello", "throughput", "WSGI hello world, keep-alive", S.WSGI_HELLO,
          S.WSGI_SERVERS, "uvicorn-wsgi", _WSGI_MAIN),
     Cell("flask-hello", "throughput", "Flask hello world, keep-alive", S.FLASK_HELLO,

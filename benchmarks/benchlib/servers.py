@@ -34,6 +34,7 @@ class App:
 ASGI_HELLO = App("asgi_hello:app", "asgi")
 ASGI_64K = App("asgi_64k:app", "asgi")
 ASGI_UPLOAD = App("asgi_upload:app", "asgi")
+ASGI_ECHO = App("asgi_echo:app", "asgi")
 WSGI_HELLO = App("wsgi_hello:app", "wsgi")
 FLASK_HELLO = App("flask_hello:app", "flask")
 FASTAPI_HELLO = App("fastapi_hello:app", "asgi")

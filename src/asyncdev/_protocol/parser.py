@@ -3,7 +3,8 @@
 A strictness layer around h11: when a head's blank line arrives, one pass over its raw
 bytes refuses what h11 would tolerate or quietly normalise (smuggling-prone framing,
 bare LF, obs-fold, control bytes, limits with their own 414/431/413), then h11 parses
-the head. ``RequestParser`` drives head and body; ``body`` decodes chunked bodies.
+the head. ``RequestParser`` owns the buffer, the head and the state, and hands body
+bytes to the current reader of ``body`` (one per framing, as h11's ``_readers``).
 Every ``ProtocolError`` means: answer its status and close. No asyncio, no socket.
 """
 
@@ -14,71 +15,16 @@ from typing import Final
 
 import h11
 
-from .body import (
-    _CHUNK_SIZE,
-    _CLOSED,
-    _DONE,
-    _HEAD,
-    _LENGTH,
-    Body,
-    BodyFramer,
-    ConnectionClosed,
-    EndOfBody,
-    NeedData,
-    ProtocolError,
-    _Marker,
-)
+from .body import ChunkedReader, ContentLengthReader, check_transfer_coding
+from .events import Body, EndOfBody, Event, NeedData, Paused, ProtocolError, Request
 from .grammar import TOKEN
 
+# Request, Event and Paused are re-exported for the modules that name them from here.
 __all__ = ["TLS_HANDSHAKE", "Event", "Paused", "Request", "RequestParser"]
-
-
-# --- events produced by RequestParser, besides those of body.py------------------
-
-
-class Request:
-    """A complete request head."""
-
-    __slots__ = (
-        "expect_continue",
-        "has_body",
-        "headers",
-        "http_version",
-        "keep_alive",
-        "method",
-        "target",
-    )
-
-    def __init__(
-        self,
-        *,
-        method: bytes,
-        target: bytes,
-        http_version: bytes,
-        headers: list[tuple[bytes, bytes]],
-        keep_alive: bool,
-        expect_continue: bool,
-        has_body: bool,
-    ) -> None:
-        self.method = method
-        self.target = target
-        self.http_version = http_version
-        self.headers = headers
-        self.keep_alive = keep_alive
-        self.expect_continue = expect_continue
-        self.has_body = has_body
-
-
-# The request (head and body) is complete; bytes that follow belong to the next request
-# and wait until the response has been sent (pipelining, RFC 9112 section 9.3.2).
-Paused: Final = _Marker("Paused")
 
 
 # The ProtocolError reason for a TLS ClientHello sent to a plain HTTP port.
 TLS_HANDSHAKE = "TLS handshake on a plain HTTP port"
-
-
-Event = Request | Body | _Marker | ProtocolError
 
 
 # --- request side ---------------------------------------------------------------------
@@ -103,8 +49,11 @@ _valid_host = re.compile(
 _absolute_form = re.compile(rb"[Hh][Tt][Tt][Pp][Ss]?://([^/?]*)").match
 _digits = re.compile(rb"[0-9]+").fullmatch
 
+# The parser's states; while a body is read, the reader holds its own.
+_HEAD, _BODY, _DONE, _CLOSED = range(4)
 
-class RequestParser(BodyFramer):
+
+class RequestParser:
     """Strict HTTP/1.1 request parsing (RFC 9112), one request at a time.
 
     The head is checked and parsed when its blank line arrives (its growth bounded
@@ -115,13 +64,17 @@ class RequestParser(BodyFramer):
     """
 
     __slots__ = (
+        "_buf",
         "_end_scan",
-        "_left",
         "_line_start",
         "_lines",
-        "_max_field",
+        "_max_body",
+        "_max_field_line",
         "_max_fields",
+        "_max_head",
         "_max_line",
+        "_reader",
+        "_state",
     )
 
     def __init__(
@@ -135,19 +88,17 @@ class RequestParser(BodyFramer):
     ) -> None:
         self._max_head = max_head
         self._max_line = max_line
-        self._max_field = max_field
+        # A field line counts with its CRLF, as gunicorn counts limit_request_field_size;
+        # this is the longest one without it.
+        self._max_field_line = max_field - 2
         self._max_fields = max_fields
         self._max_body = max_body
         self._buf = bytearray()
-        self._eof = False
         self._state = _HEAD
+        self._reader: ContentLengthReader | ChunkedReader | None = None
         self._end_scan = 0
         self._lines = 0
         self._line_start = 0
-        self._left = 0
-        self._chunk_left = 0
-        self._seen = 0
-        self._overhead = 0
 
     @property
     def in_head(self) -> bool:
@@ -163,52 +114,42 @@ class RequestParser(BodyFramer):
         if self._state != _CLOSED:
             self._buf += data
 
-    def feed_eof(self) -> None:
-        self._eof = True
-
     def start_next_request(self) -> None:
         """Begin the next request cycle; pipelined bytes already received are kept."""
         if self._state != _CLOSED:
             self._state = _HEAD
+            self._reader = None
             self._end_scan = self._lines = self._line_start = 0
 
-    def take_trailing_data(self) -> tuple[bytes, bool]:
-        """Hand over the bytes received after the request head, and whether EOF came.
+    def take_trailing_data(self) -> bytes:
+        """Hand over the bytes received after the request head.
 
         For a protocol upgrade: the parser is done with this connection afterwards.
         """
         data = bytes(self._buf)
-        self._buf.clear()
-        self._state = _CLOSED
-        return data, self._eof
+        self._close()
+        return data
 
     def next_event(self) -> Event:
+        """The next event: ``Request``, ``Body``, ``EndOfBody``, ``NeedData`` (feed more),
+        ``Paused`` (this request is complete: ``start_next_request`` first) or a final
+        ``ProtocolError``. After the error or ``take_trailing_data``, nothing more."""
+        reader = self._reader
+        if reader is not None:
+            event = reader(self._buf)
+            if type(event) is not Body:
+                if event is EndOfBody:
+                    self._reader = None
+                    self._state = _DONE
+                elif event is not NeedData:
+                    self._close()
+            return event
         state = self._state
         if state == _HEAD:
             return self._next_head()
-        if state == _LENGTH:
-            # Content-Length framing (RFC 9112 section 6.2) is read here rather than in
-            # body.py: every body read then costs one call, not two.
-            left = self._left
-            if not left:
-                self._state = _DONE
-                return EndOfBody
-            buf = self._buf
-            if buf:
-                if len(buf) <= left:
-                    data = bytes(buf)
-                    buf.clear()
-                else:
-                    data = bytes(buf[:left])
-                    del buf[:left]
-                self._left = left - len(data)
-                return Body(data)
-            return self._starved()
         if state == _DONE:
             return Paused
-        if state == _CLOSED:
-            return ConnectionClosed
-        return self._next_chunked()
+        raise RuntimeError("the request parser is closed")
 
     # -- head -------------------------------------------------------------------------
 
@@ -222,7 +163,7 @@ class RequestParser(BodyFramer):
         end = buf.find(b"\r\n\r\n", self._end_scan)
         if end < 0:
             if not buf:
-                return self._starved()
+                return NeedData
             if buf[0] == 0x16 and not self._end_scan:
                 # A TLS handshake record (RFC 8446 section 5.1): a client speaking
                 # HTTPS to this plain HTTP port. No request line starts with 0x16.
@@ -231,8 +172,6 @@ class RequestParser(BodyFramer):
             if error is not None:
                 return error
             self._end_scan = max(len(buf) - 3, 0)
-            if self._eof:
-                return self._fail(400, "incomplete request head")
             return NeedData
         head = bytes(buf[:end])
         del buf[: end + 4]
@@ -252,7 +191,7 @@ class RequestParser(BodyFramer):
             if lines == 0:
                 if length > self._max_line:
                     return self._fail(414, "request line too long")
-            elif length > self._max_field:
+            elif length > self._max_field_line:
                 return self._fail(431, "header field too long")
             lines += 1
             start = pos + 1
@@ -263,7 +202,7 @@ class RequestParser(BodyFramer):
         if lines == 0:
             if current > self._max_line:
                 return self._fail(414, "request line too long")
-        elif current > self._max_field:
+        elif current > self._max_field_line + 1:  # may end in the line's CR
             return self._fail(431, "header field too long")
         if lines > self._max_fields + 1:
             return self._fail(431, "too many header fields")
@@ -292,6 +231,10 @@ class RequestParser(BodyFramer):
         if match is None:
             return self._bad_request_line(line)
         method, target, major, minor = match.groups()
+        if method == b"CONNECT":
+            # RFC 9110 section 9.3.6: CONNECT asks for a tunnel, which only a proxy
+            # makes; 501 tells the client this server does not (section 15.6.2).
+            return self._fail(501, "CONNECT is not supported: this server is no proxy")
         if major != b"1":
             # RFC 9110 section 15.6.6; this also stops the HTTP/2 preface "PRI *".
             return self._fail(505, "unsupported HTTP version")
@@ -301,8 +244,9 @@ class RequestParser(BodyFramer):
             return self._fail(431, "too many header fields")
         if len(head) > self._max_head:
             return self._fail(431, "request head too large")
-        if len(head) - len(line) > self._max_field + 2 and any(
-            len(field) > self._max_field for field in head.split(b"\r\n")[1:]
+        max_field_line = self._max_field_line
+        if len(head) - len(line) > max_field_line + 2 and any(
+            len(field) > max_field_line for field in head.split(b"\r\n")[1:]
         ):
             return self._fail(431, "header field too long")
         if b"\n " in head or b"\n\t" in head:
@@ -325,11 +269,14 @@ class RequestParser(BodyFramer):
             if version == b"1.0":
                 # RFC 9112 section 6.1: framing of a 1.0 message with TE is faulty.
                 return self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
-            if n_coding > 1:
-                return self._fail(400, "repeated Transfer-Encoding header")
-            error = self._check_transfer_coding(_field_value(lower, b"\ntransfer-encoding:"))
+            # RFC 9110 section 5.3: field lines of one name are one value, joined by
+            # commas; the answer must not depend on how a client split it.
+            error = check_transfer_coding(
+                _field_value(lower, b"\ntransfer-encoding:") if n_coding == 1
+                else b", ".join(_field_values(lower, b"\ntransfer-encoding:"))
+            )
             if error is not None:
-                return error
+                return self._error(error)
             chunked = True
         elif n_length:
             if n_length > 1:
@@ -373,11 +320,11 @@ class RequestParser(BodyFramer):
             if error is not None:
                 return error
         if chunked:
-            self._state = _CHUNK_SIZE
-            self._seen = self._overhead = 0
+            self._state = _BODY
+            self._reader = ChunkedReader(max_body=self._max_body, max_overhead=self._max_head)
         elif length:
-            self._state = _LENGTH
-            self._left = length
+            self._state = _BODY
+            self._reader = ContentLengthReader(length)
         else:
             self._state = _DONE
         return Request(
@@ -414,7 +361,7 @@ class RequestParser(BodyFramer):
             return None
         absolute = _absolute_form(target)
         if absolute is None:
-            # authority-form is for CONNECT to a proxy, which this server is not.
+            # authority-form is for CONNECT only (refused above).
             return self._fail(400, "invalid request target")
         authority = absolute.group(1)
         if not authority or _valid_host(authority) is None:
@@ -427,6 +374,31 @@ class RequestParser(BodyFramer):
         headers.append((b"host", authority))
         return None
 
+    # -- errors -----------------------------------------------------------------------
+
+    def _fail(self, status: int, reason: str) -> ProtocolError:
+        return self._error(ProtocolError(status, reason))
+
+    def _error(self, error: ProtocolError) -> ProtocolError:
+        self._close()
+        return error
+
+    def _close(self) -> None:
+        self._state = _CLOSED
+        self._reader = None
+        self._buf.clear()
+
+
+def _field_values(lower_head: bytes, prefix: bytes) -> list[bytes]:
+    """The values of every field line starting with ``prefix``, OWS stripped."""
+    values = []
+    start = lower_head.find(prefix)
+    while start >= 0:
+        start += len(prefix)
+        end = lower_head.find(b"\r", start)
+        values.append(lower_head[start : end if end >= 0 else len(lower_head)].strip(b" \t"))
+        start = lower_head.find(prefix, start)
+    return values
 
 
 def _field_value(lower_head: bytes, prefix: bytes) -> bytes:

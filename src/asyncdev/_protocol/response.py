@@ -168,52 +168,76 @@ class ResponseFramer:
             self.keep_alive = False
 
     def body(self, data: bytes, more: bool) -> bytes:
-        """The bytes to write for this body part (the head too, on the first call)."""
-        head = self._head
-        if head is not None:
-            self._head = None
-            if not more and (self._chunked or self._close_delimited):
-                # The whole body is known: a Content-Length beats chunked framing and
-                # lets an HTTP/1.0 connection stay open.
-                self._chunked = False
-                if self._close_delimited:
-                    self._close_delimited = False
-                    self.keep_alive = self._keep_alive_asked
-                self._expected = len(data)
-                head += (b"content-length: ", str(len(data)).encode(), b"\r\n")
-            elif self._chunked:
-                head.append(b"transfer-encoding: chunked\r\n")
-            if not self.keep_alive:
-                head.append(b"connection: close\r\n")
-            elif self._http10:
-                # An HTTP/1.0 client that asked for keep-alive is told it got it
-                # (RFC 9112 appendix C.2.2).
-                head.append(b"connection: keep-alive\r\n")
-            head.append(b"\r\n")
-            out = b"".join(head)
-        else:
-            out = b""
+        """The bytes to write for this body part (the head too, on the first call), in
+        one buffer: for small parts, where one write beats a copy."""
+        out = self._head_bytes(len(data), more)
         if self._no_body:
             return out
-        n = len(data)
-        self._sent += n
-        expected = self._expected
-        if expected is not None and self._sent > expected:
-            raise LocalProtocolError(
-                f"response body longer than its Content-Length ({self._sent} > {expected})"
-            )
+        self._count(len(data), more)
         if self._chunked:
-            if n:
-                out += b"%x\r\n%b\r\n" % (n, data)
+            if data:
+                out += b"%x\r\n%b\r\n" % (len(data), data)
             if not more:
                 out += b"0\r\n\r\n"
         else:
             out += data
-        if not more and expected is not None and self._sent != expected:
-            raise LocalProtocolError(
-                f"response body shorter than its Content-Length ({self._sent} < {expected})"
-            )
         return out
+
+    def body_parts(self, data: bytes, more: bool) -> list[bytes]:
+        """``body`` as separate parts for ``writelines``: ``data`` itself is one of them,
+        never copied into a new buffer (for large parts)."""
+        head = self._head_bytes(len(data), more)
+        parts = [head] if head else []
+        if self._no_body:
+            return parts
+        self._count(len(data), more)
+        if self._chunked:
+            if data:
+                parts += (b"%x\r\n" % len(data), data, b"\r\n")
+            if not more:
+                parts.append(b"0\r\n\r\n")
+        elif data:
+            parts.append(data)
+        return parts
+
+    def _head_bytes(self, size: int, more: bool) -> bytes:
+        """The head, on the first body part (then empty); ``size`` is that part's."""
+        head = self._head
+        if head is None:
+            return b""
+        self._head = None
+        if not more and (self._chunked or self._close_delimited):
+            # The whole body is known: a Content-Length beats chunked framing and
+            # lets an HTTP/1.0 connection stay open.
+            self._chunked = False
+            if self._close_delimited:
+                self._close_delimited = False
+                self.keep_alive = self._keep_alive_asked
+            self._expected = size
+            head += (b"content-length: ", str(size).encode(), b"\r\n")
+        elif self._chunked:
+            head.append(b"transfer-encoding: chunked\r\n")
+        if not self.keep_alive:
+            head.append(b"connection: close\r\n")
+        elif self._http10:
+            # An HTTP/1.0 client that asked for keep-alive is told it got it
+            # (RFC 9112 appendix C.2.2).
+            head.append(b"connection: keep-alive\r\n")
+        head.append(b"\r\n")
+        return b"".join(head)
+
+    def _count(self, size: int, more: bool) -> None:
+        sent = self._sent = self._sent + size
+        expected = self._expected
+        if expected is not None:
+            if sent > expected:
+                raise LocalProtocolError(
+                    f"response body longer than its Content-Length ({sent} > {expected})"
+                )
+            if not more and sent != expected:
+                raise LocalProtocolError(
+                    f"response body shorter than its Content-Length ({sent} < {expected})"
+                )
 
 
 def error_response(status: int, message: str = "", *, close: bool = True) -> bytes:

@@ -21,7 +21,7 @@ from .grammar import has_forbidden_value_byte, is_token
 
 if TYPE_CHECKING:
     from .._types import Message, Scope
-    from .parser import Request
+    from .events import Request
 
 __all__ = ["Handshake", "accept_response", "denial_response", "read_upgrade", "websocket_scope"]
 

@@ -1,9 +1,10 @@
 """One HTTP/1.1 connection: an asyncio Protocol driving the sans-IO parser and the ASGI app.
 
-It owns flow control both ways (a slow reader pauses the app's ``send``; a fast
-uploader is paused while the app is not reading), the timers, keep-alive, pipelining
-(requests wait their turn) and closing. With each request's ``cycle.RequestCycle``,
-run as one task, it is the only code that writes HTTP to a transport.
+It owns the transport: flow control both ways (``flow.FlowControl``: a slow reader
+pauses the app's ``send``; a fast uploader is paused while the app is not reading), the
+timers, keep-alive, pipelining (requests wait their turn) and closing. Each request's
+``cycle.RequestCycle`` reaches it only through the ``cycle.ConnectionPort`` methods, and
+an upgrade takes the transport away with ``detach()``.
 """
 
 from __future__ import annotations
@@ -15,21 +16,19 @@ from typing import TYPE_CHECKING
 
 from .._errors import ClientDisconnected
 from .._protocol import response as _http
-from .._protocol.body import Body, EndOfBody, NeedData, ProtocolError
-from .._protocol.parser import TLS_HANDSHAKE, Request, RequestParser
+from .._protocol.events import Body, EndOfBody, NeedData, ProtocolError, Request
+from .._protocol.parser import TLS_HANDSHAKE, RequestParser
 from .cycle import RequestCycle
+from .flow import HIGH_WATER, FlowControl
 
 if TYPE_CHECKING:
     from .._types import Scope
     from .state import ServerState
 
-__all__ = ["HIGH_WATER", "HTTPConnection"]
+__all__ = ["HTTPConnection"]
 
 error_logger = logging.getLogger("asyncdev.error")
 
-# Above this many unread bytes the socket stops being read until the app catches up:
-# memory per connection stays bounded whatever the client sends.
-HIGH_WATER = 64 * 1024
 # After an error answer, what the client still sends is read and dropped for up to
 # this long before closing (Apache's lingering close waits 2 s per read).
 LINGER_SECONDS = 2.0
@@ -41,8 +40,6 @@ _ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 class HTTPConnection(asyncio.Protocol):
     __slots__ = (
-        "_drain_waiters",
-        "_read_paused",
         "_timer",
         "_timer_kind",
         "client",
@@ -50,12 +47,12 @@ class HTTPConnection(asyncio.Protocol):
         "closed",
         "config",
         "cycle",
+        "flow",
         "loop",
         "parser",
         "server",
         "state",
         "transport",
-        "write_paused",
     )
 
     def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
@@ -78,14 +75,13 @@ class HTTPConnection(asyncio.Protocol):
         self.closed = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
-        self.write_paused = False
-        self._read_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        self.flow: FlowControl = None  # type: ignore[assignment]
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(self.loop, self.transport)
         self.state.connections.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -127,14 +123,13 @@ class HTTPConnection(asyncio.Protocol):
         cycle = self.cycle
         if cycle is not None:
             cycle.on_disconnect()
-        self._wake_drain_waiters()
+        self.flow.lost()
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake_drain_waiters()
+        self.flow.resume_writing()
 
     # -- parsing ------------------------------------------------------------------------
 
@@ -146,7 +141,7 @@ class HTTPConnection(asyncio.Protocol):
                 # The request is complete; anything further is a pipelined request that
                 # waits for this response. Stop reading if the client floods us.
                 if parser.buffered > HIGH_WATER:
-                    self._pause_reading()
+                    self.flow.pause_reading()
                 return
             event = parser.next_event()
             tp = type(event)
@@ -157,12 +152,11 @@ class HTTPConnection(asyncio.Protocol):
                 assert cycle is not None and isinstance(event, Body)
                 cycle.feed_body(event.data)
                 if cycle.buffered > HIGH_WATER:
-                    self._pause_reading()
+                    self.flow.pause_reading()
                     return
             elif event is EndOfBody:
                 assert cycle is not None
-                cycle.body_done = True
-                cycle.wake()
+                cycle.end_of_body()
                 if self._timer_kind == "body":
                     self._cancel_timer()
             elif event is NeedData:
@@ -174,13 +168,7 @@ class HTTPConnection(asyncio.Protocol):
                 assert isinstance(event, ProtocolError)
                 self._protocol_error(event)
                 return
-            else:  # the client closed its side
-                if cycle is not None:
-                    cycle.on_disconnect()
-                    if not cycle.body_done:
-                        self.close()
-                else:
-                    self.close()
+            else:  # Paused: the next request waits for this one's response
                 return
 
     def _on_request(self, request: Request) -> None:
@@ -201,9 +189,9 @@ class HTTPConnection(asyncio.Protocol):
             for name, _value in request.headers:
                 if name == b"upgrade" and upgrade(self, request, scope):
                     return
-        cycle = RequestCycle(self, request, scope)
+        cycle = RequestCycle(self, state, request, scope)
         if state.shutting_down:
-            cycle.keep_alive = False
+            cycle.close_after_response()
         self.cycle = cycle
         task = self.loop.create_task(cycle.run(state.app))
         state.tasks.add(task)
@@ -265,7 +253,17 @@ class HTTPConnection(asyncio.Protocol):
                 cycle.on_disconnect()
             self._reject(_http.error_response(error.status))
 
-    # -- called by RequestCycle ---------------------------------------------------------
+    # -- the port a RequestCycle uses (cycle.ConnectionPort) ------------------------------
+
+    @property
+    def write_paused(self) -> bool:
+        return self.flow.write_paused
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def writelines(self, parts: list[bytes]) -> None:
+        self.transport.writelines(parts)
 
     def response_complete(self, cycle: RequestCycle, keep_alive: bool) -> None:
         if self.state.access_log:
@@ -278,38 +276,42 @@ class HTTPConnection(asyncio.Protocol):
             return
         self.cycle = None
         self.parser.start_next_request()
-        if self._read_paused:
-            self._read_paused = False
-            self.transport.resume_reading()
+        self.flow.resume_reading()
         if self.parser.buffered:
-            # Part of a pipelined request is here already: its head is due in time.
+            # Part of a pipelined request is here already: its head is due in time. It
+            # is parsed on the next loop iteration, outside the app's send() call.
             self._set_timer("head", self.config.timeout_request_head)
-            self._process()
+            self.loop.call_soon(self._process)
         else:
             self._set_timer("keep-alive", self.config.timeout_keep_alive)
 
     async def drain(self) -> None:
-        if self.write_paused and not self.closed:
-            waiter = self.loop.create_future()
-            self._drain_waiters.append(waiter)
-            try:
-                await asyncio.wait_for(waiter, self.config.timeout_body)
-            except asyncio.TimeoutError:
-                # The client stopped reading: without a bound, the app's send() and the
-                # connection would wait forever (nginx's send_timeout precedent).
-                error_logger.debug("Response to %s stalled; closing", self.client_label)
-                self.abort()
-                raise ClientDisconnected("the client stopped reading the response") from None
+        if not await self.flow.drain(self.config.timeout_body):
+            # The client stopped reading: without a bound, the app's send() and the
+            # connection would wait forever (nginx's send_timeout precedent).
+            error_logger.debug("Response to %s stalled; closing", self.client_label)
+            self.abort()
+            raise ClientDisconnected("the client stopped reading the response")
 
-    def resume_reading_if_paused(self) -> None:
-        if self._read_paused and not self.closed:
-            self._read_paused = False
-            self.transport.resume_reading()
+    def want_body(self) -> None:
+        """The app waits for body bytes: read again if reading was paused."""
+        if self.flow.resume_reading():
             # Bytes already received but not yet parsed would otherwise wait for the
             # next data_received, which may never come.
             self._process()
 
     # -- lifecycle ----------------------------------------------------------------------
+
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        """Give up the transport for a protocol upgrade: it and the bytes received after
+        the request head. The connection is done afterwards: it no longer parses, times
+        out or takes part in shutdown. (No EOF can have come: ``eof_received`` closes.)"""
+        data = self.parser.take_trailing_data()
+        self.closed = True
+        self.flow.stop()
+        self._cancel_timer()
+        self.state.connections.discard(self)
+        return self.transport, data
 
     def write_and_close(self, data: bytes) -> None:
         if not self.closed:
@@ -331,16 +333,16 @@ class HTTPConnection(asyncio.Protocol):
             self.write_and_close(response)
             return
         self.closed = True
+        self.flow.stop()
         transport.write(response)
         transport.write_eof()
         self._set_timer("linger", LINGER_SECONDS)
-        if self._read_paused:
-            self._read_paused = False
-            transport.resume_reading()
+        self.flow.force_resume_reading()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.flow.stop()
             self._cancel_timer()
             self.transport.close()
 
@@ -359,7 +361,7 @@ class HTTPConnection(asyncio.Protocol):
         elif cycle.response_done:
             self.close()
         else:
-            cycle.keep_alive = False
+            cycle.close_after_response()
 
     def _hand_over(self) -> None:
         # Closing an idle persistent connection races with the request the client may
@@ -371,19 +373,9 @@ class HTTPConnection(asyncio.Protocol):
     def abort(self) -> None:
         if not self.closed or self._timer_kind == "linger":
             self.closed = True
+            self.flow.stop()
             self._cancel_timer()
             self.transport.abort()
-
-    def _pause_reading(self) -> None:
-        if not self._read_paused and not self.closed:
-            self._read_paused = True
-            self.transport.pause_reading()
-
-    def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     def _set_timer(self, kind: str, delay: float) -> None:
         if self._timer is not None:
@@ -415,7 +407,7 @@ class HTTPConnection(asyncio.Protocol):
         elif kind == "keep-alive" and cycle is None:
             self.close()
         elif kind == "body" and cycle is not None and not cycle.body_done:
-            if self._read_paused:  # the app is not reading: the client is not late
+            if self.flow.read_paused:  # the app is not reading: the client is not late
                 self._set_timer("body", self.config.timeout_body)
                 return
             error_logger.debug("Request body timed out from %s", self.client_label)

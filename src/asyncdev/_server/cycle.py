@@ -1,9 +1,10 @@
 """One request's ASGI cycle: the ``receive``/``send`` pair and the task that runs the app.
 
 ``receive`` hands over the buffered body (100 Continue first, if the client waits for
-it); ``send`` frames the response with ``_protocol.response.ResponseFramer`` and writes it to the
-connection's transport; an app that fails before responding gets a 500. Reading, flow
-control and reuse stay with ``connection.HTTPConnection``, which makes one per request.
+it); ``send`` frames the response with ``_protocol.response.ResponseFramer`` and hands
+the bytes to its connection through ``ConnectionPort``, the only way it reaches it; an
+app that fails before responding gets a 500. Reading, flow control, the transport and
+reuse stay with ``connection.HTTPConnection``, which makes one cycle per request.
 """
 
 from __future__ import annotations
@@ -11,26 +12,63 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .._errors import ClientDisconnected
 from .._protocol.response import ResponseFramer
 
 if TYPE_CHECKING:
-    from .._protocol.parser import Request
+    from .._protocol.events import Request
     from .._types import ASGIApp, Message, Scope
-    from .connection import HTTPConnection
+    from .state import ServerState
 
-__all__ = ["RequestCycle"]
+__all__ = ["ConnectionPort", "RequestCycle"]
 
 error_logger = logging.getLogger("asyncdev.error")
 access_logger = logging.getLogger("asyncdev.access")
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# Body parts up to this size are copied behind the head into one buffer (one write,
+# one TCP segment for a small response); larger ones are written as they are.
+_JOIN_LIMIT = 16 * 1024
+
+
+class ConnectionPort(Protocol):
+    """What a request cycle may ask of its connection, which alone holds the transport."""
+
+    loop: asyncio.AbstractEventLoop
+    client_label: str
+
+    @property
+    def closed(self) -> bool:
+        """The connection is closed or closing: nothing more goes out."""
+
+    @property
+    def write_paused(self) -> bool:
+        """The transport is above its high-water mark: ``drain()`` before writing more."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def writelines(self, parts: list[bytes]) -> None: ...
+
+    async def drain(self) -> None:
+        """Wait for write capacity; ClientDisconnected when the client stopped reading."""
+
+    def want_body(self) -> None:
+        """The app waits for request body bytes (reading resumes if it was paused)."""
+
+    def response_complete(self, cycle: RequestCycle, keep_alive: bool) -> None:
+        """The response is complete: the connection is reused or closed."""
+
+    def close(self) -> None: ...
 
 
 class RequestCycle:
-    """The ASGI receive/send pair for one request, and the task that runs the app."""
+    """The ASGI receive/send pair for one request, and the task that runs the app.
+
+    The connection tells it what happens on the wire by calling ``feed_body``,
+    ``end_of_body``, ``on_disconnect`` and ``close_after_response``.
+    """
 
     __slots__ = (
         "_body",
@@ -47,10 +85,14 @@ class RequestCycle:
         "response_done",
         "scope",
         "start_time",
+        "state",
     )
 
-    def __init__(self, conn: HTTPConnection, request: Request, scope: Scope) -> None:
+    def __init__(
+        self, conn: ConnectionPort, state: ServerState, request: Request, scope: Scope
+    ) -> None:
         self.conn = conn
+        self.state = state
         self.request = request
         self.scope = scope
         self.framer = ResponseFramer()
@@ -74,6 +116,14 @@ class RequestCycle:
             self._body.append(data)
             self.wake()
 
+    def end_of_body(self) -> None:
+        self.body_done = True
+        self.wake()
+
+    def close_after_response(self) -> None:
+        """The connection closes once this response is sent (shutting down)."""
+        self.keep_alive = False
+
     def wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
@@ -96,8 +146,8 @@ class RequestCycle:
                 if self.expect_continue and not self.head_written:
                     # RFC 9110 section 10.1.1: ask for the body only once the app wants it.
                     self.expect_continue = False
-                    conn.transport.write(_CONTINUE)
-                conn.resume_reading_if_paused()
+                    conn.write(_CONTINUE)
+                conn.want_body()
                 waiter = self._waiter = conn.loop.create_future()
                 await waiter
                 if self.disconnected or self.response_done:
@@ -108,7 +158,7 @@ class RequestCycle:
             more = not self.body_done
             if not more:
                 self._final_sent = True
-            self.conn.resume_reading_if_paused()
+            self.conn.want_body()
             return {"type": "http.request", "body": data, "more_body": more}
         # The whole body was delivered: the next message is the disconnect, once the
         # response is done or the client goes away.
@@ -134,17 +184,24 @@ class RequestCycle:
                 request_method=request.method,
                 http_version=request.http_version,
                 keep_alive=self.keep_alive,
-                default_headers=self.conn.state.default_headers(),
+                default_headers=self.state.default_headers(),
             )
             return
         if tp != "http.response.body":
             raise RuntimeError(f"Expected ASGI message 'http.response.body', got {tp!r}")
         more = message.get("more_body", False)
-        data = framer.body(message.get("body", b""), more)
+        body = message.get("body", b"")
         conn = self.conn
-        if data:
+        if len(body) < _JOIN_LIMIT:
+            data = framer.body(body, more)
+            if data:
+                self.head_written = True
+                conn.write(data)
+        else:
+            # A large body is never copied: head, chunk framing and body go out as
+            # separate buffers in one writelines (one writev on uvloop).
+            conn.writelines(framer.body_parts(body, more))
             self.head_written = True
-            conn.transport.write(data)
         if not more:
             self.response_done = True
             self.wake()
@@ -200,7 +257,7 @@ class RequestCycle:
             # close the connection (RFC 9112 section 9.6 incomplete message).
             conn.close()
             return
-        state = conn.state
+        state = self.state
         status, headers, body = state.render_error(self.scope, exc)
         # Whatever the app had started is dropped: nothing of it was sent.
         framer = self.framer = ResponseFramer()
@@ -213,7 +270,7 @@ class RequestCycle:
             http_version=request.http_version, keep_alive=False,
             default_headers=state.default_headers(),
         )
-        conn.transport.write(framer.body(body, False))
+        conn.write(framer.body(body, False))
         self.head_written = True
         if state.access_log:
             self.log_access()
@@ -233,7 +290,7 @@ class RequestCycle:
         )
 
     def _log_disconnect(self) -> None:
-        if self.conn.state.access_log and not self.response_done:
+        if self.state.access_log and not self.response_done:
             self.log_access(" client disconnected")
 
 

@@ -75,6 +75,8 @@ def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
         asgi2 = app
 
         async def asgi2_adapter(scope: Scope, receive: Receive, send: Send) -> None:
+            # The ASGI spec: an ASGI 2 app sees "version": "2.0" (uvicorn does the same).
+            scope = {**scope, "asgi": {**scope.get("asgi", {}), "version": "2.0"}}
             await asgi2(scope)(receive, send)
 
         app = asgi2_adapter

@@ -2,8 +2,10 @@
 
 ``install(state)`` hooks upgrade requests; once ``_protocol.wshandshake`` accepts one, a
 ``WebSocketConnection`` becomes the transport's protocol and runs the app. It writes the
-handshake's answer, frames messages with flow control both ways, pings idle peers, runs
-the closing handshake (RFC 6455 section 7), and closes with 1012 on shutdown.
+handshake's answer, moves messages with flow control both ways, pings idle peers, runs
+the closing handshake (RFC 6455 section 7), and closes with 1012 on shutdown. The rules
+(phases, frames) are sans-IO in ``_protocol.websocket``; this module is past ~450 lines
+because its timers, queue and closing steps all act on one transport's shared state.
 """
 
 from __future__ import annotations
@@ -11,20 +13,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
-
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
-from wsproto.events import Message as WSMessage
-from wsproto.utilities import LocalProtocolError as WSLocalProtocolError
+from typing import TYPE_CHECKING, cast
 
 from .._errors import ClientDisconnected
 from .._protocol import response as _http
+from .._protocol.websocket import (
+    Accept,
+    Close,
+    Deny,
+    FrameChannel,
+    PeerClosed,
+    Phase,
+    PongReceived,
+    Received,
+    ResponseBody,
+    ResponseStart,
+    SendMessage,
+    Violation,
+    WebSocketPhases,
+)
 from .._protocol.wshandshake import accept_response, denial_response, read_upgrade, websocket_scope
-from .connection import HIGH_WATER
+from .flow import HIGH_WATER, FlowControl
 
 if TYPE_CHECKING:
-    from .._protocol.parser import Request
+    from .._protocol.events import Request
     from .._types import Message, Scope
     from .connection import HTTPConnection
     from .state import ServerState
@@ -41,11 +53,13 @@ LOW_WATER = HIGH_WATER // 4
 # dropped (RFC 6455 section 7.1.1 lets the server close first; the websockets library
 # waits 10 s, a development server on loopback can be quicker).
 CLOSE_TIMEOUT = 5.0
-# Compressed input is fed in slices so that a small deflate bomb (up to ~1032:1) cannot
-# inflate far past ws_max_size before the size check sees it.
-DEFLATE_SLICE = 4096
+# After a protocol violation, the app has this long to take the messages that came
+# before it (and answer them) before the Close goes out anyway.
+VIOLATION_GRACE = 1.0
 
-_HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = range(5)
+_HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = (
+    Phase.HANDSHAKE, Phase.RESPONSE, Phase.OPEN, Phase.CLOSING, Phase.CLOSED
+)
 
 
 def install(state: ServerState) -> None:
@@ -65,13 +79,7 @@ def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: 
         conn.write_and_close(handshake)
         return True
 
-    transport = conn.transport
-    data, eof = conn.parser.take_trailing_data()
-    # The HTTP connection no longer owns the transport: it must not parse, time out or
-    # be shut down again.
-    conn.closed = True
-    state.connections.discard(conn)
-
+    transport, data = conn.detach()
     ws = WebSocketConnection(
         state,
         conn.loop,
@@ -83,7 +91,7 @@ def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: 
         client_label=conn.client_label,
     )
     transport.set_protocol(ws)
-    ws.start(data, eof)
+    ws.start(data)
     return True
 
 
@@ -112,24 +120,21 @@ class WebSocketConnection(asyncio.Protocol):
         self._offers = offers
         self._target = target
         self._max_size = config.ws_max_size
-        self._phase = _HANDSHAKE
-        self._ws: Connection | None = None
-        self._deflate = False
+        self._phases = WebSocketPhases()
+        self._ws: FrameChannel | None = None
         self._connect_sent = False
         # Bytes that arrived before the app accepted (a client may pipeline frames).
         self._early = bytearray()
-        # Fragments of the message being received, and their size in bytes.
-        self._parts: list[Any] = []
-        self._parts_size = 0
         # Complete messages the app has not received yet, and their total size.
         self._queue: deque[tuple[Message, int]] = deque()
         self._queued = 0
         self._receiver: asyncio.Future[None] | None = None
         # (code, reason) for websocket.disconnect, once the app is to be told.
         self._disconnect: tuple[int, str] | None = None
-        self._read_paused = False
-        self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        # A violation seen after messages the app has not taken yet: its Close waits.
+        self._violation: Violation | None = None
+        self._violation_timer: asyncio.TimerHandle | None = None
+        self._flow = FlowControl(loop, transport)
         self._lost = False
         self._lost_future: asyncio.Future[None] = loop.create_future()
         self._close_timer: asyncio.TimerHandle | None = None
@@ -138,9 +143,13 @@ class WebSocketConnection(asyncio.Protocol):
         # websocket.http.response in progress.
         self._framer: _http.ResponseFramer | None = None
 
+    @property
+    def _phase(self) -> Phase:
+        return self._phases.phase
+
     # -- start ---------------------------------------------------------------------------
 
-    def start(self, data: bytes, eof: bool) -> None:
+    def start(self, data: bytes) -> None:
         state = self.state
         state.connections.add(self)
         if not self.transport.is_reading():
@@ -150,30 +159,37 @@ class WebSocketConnection(asyncio.Protocol):
         task.add_done_callback(state.tasks.discard)
         if data:
             self.data_received(data)
-        if eof:
-            # The HTTP connection kept a half-closed transport open; nobody will read our
-            # answer for long, and the transport will not report the EOF again.
-            self._peer_gone()
-            self._close_transport()
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         phase = self._phase
-        if phase in (_OPEN, _CLOSING):
-            if self._deflate and len(data) > DEFLATE_SLICE:
-                view = memoryview(data)
-                for i in range(0, len(data), DEFLATE_SLICE):
-                    if self._lost:
-                        break
-                    self._feed(bytes(view[i : i + DEFLATE_SLICE]))
-            else:
-                self._feed(data)
-        elif phase == _HANDSHAKE:
+        if phase is _OPEN or phase is _CLOSING:
+            ws = self._ws
+            if ws is None:  # closing after a denial: nothing more is read
+                return
+            events, out = ws.receive(data)
+            if out:
+                self._write(out)
+            for event in events:
+                tp = type(event)
+                if tp is Received:
+                    received = cast("Received", event)
+                    self._deliver(received.message, received.size)
+                elif tp is PongReceived:
+                    if self._pong_timer is not None:
+                        self._pong_timer.cancel()
+                        self._pong_timer = None
+                elif tp is PeerClosed:
+                    closed = cast("PeerClosed", event)
+                    self._closed_by_frame(closed.code, closed.reason)
+                else:
+                    self._on_violation(cast("Violation", event))
+        elif phase is _HANDSHAKE:
             early = self._early
             early += data
             if len(early) > HIGH_WATER:
-                self._pause_reading()
+                self._flow.pause_reading()
 
     def eof_received(self) -> bool | None:
         # The peer half-closed without a Close frame: it is gone (RFC 6455 section 7.1.5).
@@ -182,7 +198,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self._phase = _CLOSED
+        self._phases.advance(_CLOSED)
         self.state.connections.discard(self)
         self._cancel_timers()
         if self._close_timer is not None:
@@ -191,16 +207,15 @@ class WebSocketConnection(asyncio.Protocol):
         if self._disconnect is None:
             self._disconnect = (1006, "")
         self._wake_receiver()
-        self._wake_drain_waiters()
+        self._flow.lost()
         if not self._lost_future.done():
             self._lost_future.set_result(None)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._wake_drain_waiters()
+        self._flow.resume_writing()
 
     # -- called by the server --------------------------------------------------------------
 
@@ -215,91 +230,59 @@ class WebSocketConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         if not self._lost:
-            self._phase = _CLOSED
+            self._phases.advance(_CLOSED)
             self.transport.abort()
 
     # -- incoming frames -------------------------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
-        ws = self._ws
-        assert ws is not None
-        try:
-            ws.receive_data(data)
-        except WSLocalProtocolError:  # the closing handshake is already complete
+    def _deliver(self, message: Message, size: int) -> None:
+        if self._phase is not _OPEN:
             return
-        for event in ws.events():
-            tp = type(event)
-            if tp is TextMessage or tp is BytesMessage:
-                if self._phase != _OPEN:
-                    continue  # RFC 6455 section 5.5.1: data after a Close may be dropped
-                frame = cast("WSMessage[Any]", event)
-                chunk = frame.data
-                text = tp is TextMessage
-                size = len(chunk) if not text or chunk.isascii() else len(chunk.encode())
-                parts = self._parts
-                if not parts and frame.message_finished:
-                    if size > self._max_size:
-                        self._too_big()
-                    else:
-                        self._deliver(chunk, text, size)
-                    continue
-                parts.append(chunk)
-                self._parts_size += size
-                if self._parts_size > self._max_size:
-                    self._too_big()
-                elif frame.message_finished:
-                    total = self._parts_size
-                    joined = "".join(parts) if text else b"".join(parts)
-                    parts.clear()
-                    self._parts_size = 0
-                    self._deliver(joined, text, total)
-            elif tp is Ping:
-                if ws.state is ConnectionState.OPEN:
-                    self._write(ws.send(cast("Ping", event).response()))
-            elif tp is Pong:
-                if self._pong_timer is not None:
-                    self._pong_timer.cancel()
-                    self._pong_timer = None
-            elif tp is CloseConnection:
-                self._on_close_frame(cast("CloseConnection", event))
-                return
-
-    def _deliver(self, data: Any, text: bool, size: int) -> None:
-        message: Message = (
-            {"type": "websocket.receive", "text": data}
-            if text
-            else {"type": "websocket.receive", "bytes": data}
-        )
         self._queue.append((message, size))
         self._queued += size
         if self._queued > HIGH_WATER:
             # The app is not keeping up: stop reading so the client is paused by TCP.
-            self._pause_reading()
+            self._flow.pause_reading()
         self._wake_receiver()
 
-    def _too_big(self) -> None:
-        self._parts.clear()
-        self._parts_size = 0
-        error_logger.debug(
-            "WebSocket message from %s over ws_max_size (%d bytes)",
-            self.client_label,
-            self._max_size,
-        )
-        # RFC 6455 section 7.4.1: 1009, message too big to process.
-        self._send_close(1009, "Message too big")
+    def _on_violation(self, violation: Violation) -> None:
+        if violation.code == 1009:
+            error_logger.debug(
+                "WebSocket message from %s over ws_max_size (%d bytes)",
+                self.client_label,
+                self._max_size,
+            )
+        self._violation = violation
+        if self._queue and self._phase is _OPEN:
+            # RFC 6455 processes frames in order: the messages before the violation reach
+            # the app, and its answers to them go out before the Close, which is sent
+            # when the app asks for more (receive) or after a grace period.
+            self._violation_timer = self.loop.call_later(VIOLATION_GRACE, self._fail)
+        else:
+            self._fail()
 
-    def _on_close_frame(self, event: CloseConnection) -> None:
-        ws = self._ws
-        assert ws is not None
-        code, reason = int(event.code), event.reason or ""
-        if ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            # Echo the peer's Close (RFC 6455 section 5.5.1), or send ours after a
-            # protocol error (wsproto reports it as a Close event with our code).
-            self._write(ws.send(event.response()))
+    def _fail(self) -> None:
+        violation = self._violation
+        if violation is None or self._lost:
+            return
+        self._violation = None
+        if self._violation_timer is not None:
+            self._violation_timer.cancel()
+            self._violation_timer = None
+        if violation.code == 1009:
+            # Too big, but the frames are sound: wait for the peer's Close.
+            self._send_close(violation.code, violation.reason)
+        else:
+            ws = self._ws
+            assert ws is not None
+            self._write(ws.close(violation.code, violation.reason))
+            self._closed_by_frame(violation.code, violation.reason)
+
+    def _closed_by_frame(self, code: int, reason: str) -> None:
         if self._disconnect is None:
             self._disconnect = (code, reason)
-        self._phase = _CLOSING
-        self._parts.clear()
+        if self._phase is not _CLOSED:
+            self._phases.advance(_CLOSING)
         self._cancel_timers()
         # RFC 6455 section 7.1.1: the server closes the TCP connection first.
         self._close_transport()
@@ -309,10 +292,10 @@ class WebSocketConnection(asyncio.Protocol):
         if self._disconnect is None:
             self._disconnect = (1006, "")
         if self._phase != _CLOSED:
-            self._phase = _CLOSING
+            self._phases.advance(_CLOSING)
         self._cancel_timers()
         self._wake_receiver()
-        self._wake_drain_waiters()
+        self._flow.wake_writers()
 
     # -- ASGI --------------------------------------------------------------------------------
 
@@ -325,10 +308,11 @@ class WebSocketConnection(asyncio.Protocol):
             if queue:
                 message, size = queue.popleft()
                 self._queued -= size
-                if self._read_paused and self._queued <= LOW_WATER and self._phase == _OPEN:
-                    self._read_paused = False
-                    self.transport.resume_reading()
+                if self._queued <= LOW_WATER and self._phase == _OPEN:
+                    self._flow.resume_reading()
                 return message
+            if self._violation is not None:
+                self._fail()
             disconnect = self._disconnect
             if disconnect is not None:
                 return {
@@ -340,76 +324,42 @@ class WebSocketConnection(asyncio.Protocol):
             await waiter
 
     async def send(self, message: Message) -> None:
-        tp = message["type"]
-        phase = self._phase
-        if tp == "websocket.send":
-            if phase != _OPEN:
-                if phase == _HANDSHAKE:
-                    raise RuntimeError(
-                        "Expected ASGI message 'websocket.accept' or 'websocket.close' "
-                        "before 'websocket.send'"
-                    )
-                raise ClientDisconnected("the WebSocket is closed")
-            text = message.get("text")
-            data = message.get("bytes")
+        action = self._phases.check(message)
+        tp = type(action)
+        if tp is SendMessage:
+            data = cast("SendMessage", action).data
             ws = self._ws
             assert ws is not None
-            if text is not None and data is None:
-                out = ws.send(TextMessage(data=text))
-            elif data is not None and text is None:
-                out = ws.send(BytesMessage(data=data))
-            else:
-                raise RuntimeError("websocket.send needs exactly one of 'bytes' and 'text'")
-            self.transport.write(out)
-            if self._write_paused:
+            self.transport.write(ws.send(data))
+            if self._flow.write_paused:
                 await self._drain()
-        elif tp == "websocket.accept":
-            self._accept(message)
-        elif tp == "websocket.close":
-            if phase == _HANDSHAKE:
-                # ASGI: closing before accepting refuses the handshake with 403.
-                self._deny_plain(403, "Forbidden")
-            elif phase == _OPEN:
-                code = message.get("code") or 1000
-                if type(code) is not int or not 1000 <= code <= 4999:
-                    raise RuntimeError(f"websocket.close: invalid close code {code!r}")
-                self._send_close(code, message.get("reason") or "")
-            elif phase == _RESPONSE:
-                raise RuntimeError("websocket.close during a websocket.http.response")
-            # Already closing or closed: nothing left to do.
-        elif tp == "websocket.http.response.start":
-            if phase != _HANDSHAKE:
-                self._raise_if_gone()
-                raise RuntimeError(f"Unexpected ASGI message {tp!r} after the handshake")
-            self._framer = denial_response(message, self.state.default_headers())
-            self._phase = _RESPONSE
-        elif tp == "websocket.http.response.body":
+        elif tp is Accept:
+            self._accept(cast("Accept", action).message)
+        elif tp is Deny:
+            # ASGI: closing before accepting refuses the handshake with 403.
+            self._deny_plain(403, "Forbidden")
+        elif tp is Close:
+            close = cast("Close", action)
+            self._send_close(close.code, close.reason)
+        elif tp is ResponseStart:
+            start = cast("ResponseStart", action)
+            self._framer = denial_response(start.message, self.state.default_headers())
+            self._phases.advance(_RESPONSE)
+        elif tp is ResponseBody:
+            body = cast("ResponseBody", action)
             framer = self._framer
-            if phase != _RESPONSE or framer is None:
-                self._raise_if_gone()
-                raise RuntimeError(
-                    f"Unexpected ASGI message {tp!r} without 'websocket.http.response.start'"
-                )
-            more = bool(message.get("more_body", False))
-            out = framer.body(message.get("body", b""), more)
+            assert framer is not None
+            out = framer.body(body.body, body.more)
             if out:
                 self.transport.write(out)
-            if not more:
+            if not body.more:
                 self._log(framer.status)
                 self._finish_response()
-            elif self._write_paused:
+            elif self._flow.write_paused:
                 await self._drain()
-        else:
-            raise RuntimeError(f"Unexpected ASGI message {tp!r} on a WebSocket")
-
-    def _raise_if_gone(self) -> None:
-        if self._lost or self._phase in (_CLOSING, _CLOSED):
-            raise ClientDisconnected("the WebSocket is closed")
+        # Ignore: a close while already closing, nothing left to do.
 
     def _accept(self, message: Message) -> None:
-        if self._phase != _HANDSHAKE:
-            self._raise_if_gone()
-            raise RuntimeError("Unexpected ASGI message 'websocket.accept' after the handshake")
         head, extensions = accept_response(
             message,
             key=self._key,
@@ -418,9 +368,8 @@ class WebSocketConnection(asyncio.Protocol):
             default_headers=self.state.default_headers(),
             per_message_deflate=self.config.ws_per_message_deflate,
         )
-        self._deflate = bool(extensions)
-        self._ws = Connection(ConnectionType.SERVER, extensions)
-        self._phase = _OPEN
+        self._ws = FrameChannel(extensions, max_size=self._max_size)
+        self._phases.advance(_OPEN)
         self.transport.write(head)
         self._log(101)
         self._schedule_ping()
@@ -428,14 +377,13 @@ class WebSocketConnection(asyncio.Protocol):
         if early:
             self._early = bytearray()
             self.data_received(bytes(early))
-        if self._read_paused and self._queued <= LOW_WATER and self._phase == _OPEN:
-            self._read_paused = False
-            self.transport.resume_reading()
+        if self._queued <= LOW_WATER and self._phase == _OPEN:
+            self._flow.resume_reading()
         if self.state.shutting_down and self._phase == _OPEN:
             self._send_close(1012, "")
 
     def _deny_plain(self, status: int, message: str) -> None:
-        self._phase = _CLOSING
+        self._phases.advance(_CLOSING)
         if self._disconnect is None:
             self._disconnect = (1006, "")
         if not self._lost:
@@ -445,7 +393,7 @@ class WebSocketConnection(asyncio.Protocol):
         self._wake_receiver()
 
     def _finish_response(self) -> None:
-        self._phase = _CLOSING
+        self._phases.advance(_CLOSING)
         if self._disconnect is None:
             self._disconnect = (1006, "")
         self._close_transport()
@@ -509,23 +457,19 @@ class WebSocketConnection(asyncio.Protocol):
     def _send_close(self, code: int, reason: str) -> None:
         ws = self._ws
         assert ws is not None
-        if ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self._write(ws.send(CloseConnection(code=code, reason=reason)))
+        self._write(ws.close(code, reason))
         if self._disconnect is None:
             self._disconnect = (code, reason)
-        self._phase = _CLOSING
-        self._parts.clear()
+        self._phases.advance(_CLOSING)
         self._cancel_timers()
-        if ws.state is ConnectionState.CLOSED:
+        if ws.closed:
             self._close_transport()
         else:
             # Wait for the peer's Close, but not forever; keep reading to see it.
             self._arm_close_timer()
-            if self._read_paused:
-                self._read_paused = False
-                self.transport.resume_reading()
+            self._flow.resume_reading()
         self._wake_receiver()
-        self._wake_drain_waiters()
+        self._flow.wake_writers()
 
     def _close_transport(self) -> None:
         if not self._lost:
@@ -548,7 +492,7 @@ class WebSocketConnection(asyncio.Protocol):
         ws = self._ws
         if self._phase != _OPEN or ws is None:
             return
-        self._write(ws.send(Ping(payload=b"asyncdev")))
+        self._write(ws.ping(b"asyncdev"))
         timeout = self.config.ws_ping_timeout
         if timeout is not None and self._pong_timer is None:
             self._pong_timer = self.loop.call_later(timeout, self._on_pong_timeout)
@@ -559,7 +503,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._phase != _OPEN:
             return
         timeout = self.config.ws_ping_timeout
-        if self._read_paused and timeout is not None:
+        if self._flow.read_paused and timeout is not None:
             # We stopped reading ourselves (the app is slow): the Pong may be waiting
             # unread, so the peer is not at fault.
             self._pong_timer = self.loop.call_later(timeout, self._on_pong_timeout)
@@ -572,6 +516,9 @@ class WebSocketConnection(asyncio.Protocol):
         self._close_transport()
 
     def _cancel_timers(self) -> None:
+        if self._violation_timer is not None:
+            self._violation_timer.cancel()
+            self._violation_timer = None
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
@@ -585,11 +532,6 @@ class WebSocketConnection(asyncio.Protocol):
         if not self._lost:
             self.transport.write(data)
 
-    def _pause_reading(self) -> None:
-        if not self._read_paused and not self._lost:
-            self._read_paused = True
-            self.transport.pause_reading()
-
     def _wake_receiver(self) -> None:
         waiter = self._receiver
         if waiter is not None:
@@ -598,18 +540,9 @@ class WebSocketConnection(asyncio.Protocol):
                 waiter.set_result(None)
 
     async def _drain(self) -> None:
-        if self._write_paused and not self._lost:
-            waiter = self.loop.create_future()
-            self._drain_waiters.append(waiter)
-            await waiter
+        await self._flow.drain()
         if self._lost or self._phase not in (_OPEN, _RESPONSE):
             raise ClientDisconnected("the WebSocket is closed")
-
-    def _wake_drain_waiters(self) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
     def _log(self, status: int) -> None:
         if self.state.access_log:
