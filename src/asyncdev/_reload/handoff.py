@@ -17,7 +17,6 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._server.connection import HTTPConnection
     from .._server.server import Server
 
 __all__ = ["adopt", "close_sockets", "hand_over_when_idle", "set_sockets", "stop_adopting"]
@@ -55,10 +54,10 @@ def hand_over_when_idle(server: Server) -> None:
         server.state.hand_over = _hand_over
 
 
-def _hand_over(conn: HTTPConnection) -> None:
+def _hand_over(transport: asyncio.BaseTransport) -> None:
     # The connection then closes its own copy without a FIN: the duplicate in flight
     # keeps the TCP connection open until the next process adopts it.
-    raw = conn.transport.get_extra_info("socket")
+    raw = transport.get_extra_info("socket")
     if _outgoing is None or raw is None:
         return
     try:

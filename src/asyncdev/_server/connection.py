@@ -368,7 +368,7 @@ class HTTPConnection(asyncio.Protocol):
         # be sending on it (RFC 9112 section 9.6); on reload it goes to the next process.
         hand_over = self.state.hand_over
         if hand_over is not None and not self.parser.buffered:
-            hand_over(self)
+            hand_over(self.transport)
 
     def abort(self) -> None:
         if not self.closed or self._timer_kind == "linger":

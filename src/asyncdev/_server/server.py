@@ -21,7 +21,7 @@ from .._errors import StartupError
 from .._sockets import bind_sockets, format_url
 from .connection import HTTPConnection
 from .lifespan import Lifespan
-from .state import ServerState, plain_500
+from .state import ServerState, Upgradable, plain_500
 
 if TYPE_CHECKING:
     from .._config import Config
@@ -389,11 +389,11 @@ class Server:
 
 def _websocket_on_first_upgrade(
     state: ServerState,
-) -> Callable[[HTTPConnection, Request, Scope], bool]:
+) -> Callable[[Upgradable, Request, Scope], bool]:
     """The upgrade hook until an upgrade request comes: it installs the WebSocket layer
     and hands the request to it (or, without wsproto, to the app as plain HTTP)."""
 
-    def upgrade(conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+    def upgrade(conn: Upgradable, request: Request, scope: Scope) -> bool:
         state.upgrade = None
         with contextlib.suppress(ImportError):
             from .websocket import install
@@ -407,12 +407,12 @@ def _websocket_on_first_upgrade(
 
 def _websocket_under(
     state: ServerState, prefixes: tuple[str, ...],
-) -> Callable[[HTTPConnection, Request, Scope], bool]:
+) -> Callable[[Upgradable, Request, Scope], bool]:
     """The upgrade hook in front of a WSGI app: upgrades under ``prefixes`` go to the
     WebSocket layer (installed on first use), every other request to the app."""
-    layer: list[Callable[[HTTPConnection, Request, Scope], bool]] = []
+    layer: list[Callable[[Upgradable, Request, Scope], bool]] = []
 
-    def upgrade(conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+    def upgrade(conn: Upgradable, request: Request, scope: Scope) -> bool:
         if not scope["path"].startswith(prefixes):
             return False
         if not layer:

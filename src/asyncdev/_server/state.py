@@ -20,9 +20,23 @@ if TYPE_CHECKING:
     from .._config import Config
     from .._protocol.parser import Request
     from .._types import ASGIApp, ErrorRenderer, Scope, ServerListener
-    from .connection import HTTPConnection
 
-__all__ = ["Closable", "ServerState", "plain_500"]
+__all__ = ["Closable", "ServerState", "Upgradable", "plain_500"]
+
+
+class Upgradable(Protocol):
+    """What a protocol upgrade needs of the HTTP connection that received it."""
+
+    loop: asyncio.AbstractEventLoop
+    client_label: str
+
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        """Give up the transport, and the bytes received after the request head."""
+        ...
+
+    def write_and_close(self, data: bytes) -> None:
+        """Answer (a refused upgrade) and close."""
+        ...
 
 
 class Closable(Protocol):
@@ -57,10 +71,10 @@ class ServerState:
         self.render_error: ErrorRenderer = plain_500
         # Hook for protocol upgrades (WebSocket): (connection, request, scope) -> bool
         # (True when it took the connection over).
-        self.upgrade: Callable[[HTTPConnection, Request, Scope], bool] | None = None
-        # Reload hook: passes an idle keep-alive connection to the next server process
-        # before this one closes its copy (see _reload/handoff.py).
-        self.hand_over: Callable[[HTTPConnection], None] | None = None
+        self.upgrade: Callable[[Upgradable, Request, Scope], bool] | None = None
+        # Reload hook: passes the transport of an idle keep-alive connection to the next
+        # server process before this one closes its copy (see _reload/handoff.py).
+        self.hand_over: Callable[[asyncio.BaseTransport], None] | None = None
 
     def default_headers(self) -> list[bytes]:
         headers = [b"date: ", _http.date_header_value(), b"\r\n"] if self.config.date_header else []

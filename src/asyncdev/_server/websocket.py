@@ -38,8 +38,7 @@ from .flow import HIGH_WATER, FlowControl
 if TYPE_CHECKING:
     from .._protocol.events import Request
     from .._types import Message, Scope
-    from .connection import HTTPConnection
-    from .state import ServerState
+    from .state import ServerState, Upgradable
 
 __all__ = ["WebSocketConnection", "install"]
 
@@ -65,13 +64,13 @@ _HANDSHAKE, _RESPONSE, _OPEN, _CLOSING, _CLOSED = (
 def install(state: ServerState) -> None:
     """Take over WebSocket upgrade requests on every connection of ``state``."""
 
-    def upgrade(conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+    def upgrade(conn: Upgradable, request: Request, scope: Scope) -> bool:
         return _upgrade(state, conn, request, scope)
 
     state.upgrade = upgrade
 
 
-def _upgrade(state: ServerState, conn: HTTPConnection, request: Request, scope: Scope) -> bool:
+def _upgrade(state: ServerState, conn: Upgradable, request: Request, scope: Scope) -> bool:
     handshake = read_upgrade(request)
     if handshake is None:
         return False

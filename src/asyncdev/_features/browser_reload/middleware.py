@@ -227,7 +227,7 @@ class BrowserReload(NoEvents):
                 (b"etag", _SCRIPT_ETAG),
             ], head=head, scope=scope)
         elif path == STATE_PATH:
-            from ..errorpage import is_local_client
+            from ..loopback import is_local_client
 
             if not is_local_client(scope):
                 await _respond(send, 403, b"The state endpoint answers this machine only.\n")

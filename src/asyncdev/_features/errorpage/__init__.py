@@ -7,6 +7,6 @@ Both show the failing line first (see ``respond``); the page is in ``page``.
 
 from __future__ import annotations
 
-from .respond import error_renderer, is_local_client, startup_error_app, wants_html
+from .respond import error_renderer, startup_error_app, wants_html
 
-__all__ = ["error_renderer", "is_local_client", "startup_error_app", "wants_html"]
+__all__ = ["error_renderer", "startup_error_app", "wants_html"]

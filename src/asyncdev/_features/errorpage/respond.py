@@ -8,7 +8,6 @@ app served while the app cannot be imported or started. A page, never a console.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 from typing import TYPE_CHECKING, Literal
@@ -16,13 +15,14 @@ from typing import TYPE_CHECKING, Literal
 from ..._traceback import Failure, Report, capture, type_name
 from ..._tracetext import format_text, report_dict, where
 from ..._types import ErrorResponse
+from ..loopback import is_local_client
 from .page import render_page
 
 if TYPE_CHECKING:
     from ..._config import Config
     from ..._types import ASGIApp, ErrorRenderer, Headers, Receive, Scope, Send
 
-__all__ = ["error_renderer", "is_local_client", "startup_error_app", "wants_html"]
+__all__ = ["error_renderer", "startup_error_app", "wants_html"]
 
 Form = Literal["html", "json", "text"]
 RELOAD_HINT = "Fix it and save: the server reloads by itself."
@@ -45,25 +45,6 @@ def _form(scope: Scope) -> Form:
     return "text"
 
 
-def is_local_client(scope: Scope) -> bool:
-    """A loopback peer that is not relaying for someone else (a tunnel, a proxy)."""
-    for name, _ in scope.get("headers", ()):
-        if name in (b"x-forwarded-for", b"forwarded", b"x-real-ip"):
-            # A local tunnel (ngrok, cloudflared, ssh -R) connects from loopback on
-            # behalf of the internet: its clients must not see tracebacks.
-            return False
-    client = scope.get("client")
-    if client is None:
-        return True  # a Unix socket: only local processes can connect
-    try:
-        address = ipaddress.ip_address(str(client[0]).split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
 def error_renderer(config: Config, fallback: ErrorRenderer) -> ErrorRenderer:
     """The renderer of the debug page for ``config.debug_errors``: everyone sees it when
     True, loopback clients when None; the others get ``fallback`` (a bare 500)."""
@@ -76,7 +57,7 @@ def error_renderer(config: Config, fallback: ErrorRenderer) -> ErrorRenderer:
             return fallback(scope, exc)
         reload_tag = ""
         if browser_reload:
-            from ..browser_reload import script_tag
+            from ..browser_reload.inject import script_tag
 
             # A page answered to a POST is marked: it must not be posted again.
             reload_tag = script_tag(config.root_path, method=scope.get("method", "GET"))
