@@ -80,7 +80,10 @@ def _announce(config: Config) -> Callable[[Server, str], None]:
     def announce(server: Server, loop_name: str) -> None:
         loaded = server.loaded
         assert loaded is not None
+        integration = loaded.integration
         _banner_announce(config, description=loaded.description, interface=loaded.interface,
-                         loop_name=loop_name, addresses=server.addresses)
+                         loop_name=loop_name, addresses=server.addresses,
+                         framework=integration.framework if integration else None,
+                         notes=integration.notes if integration else ())
 
     return announce

@@ -69,6 +69,8 @@ def format_banner(
     colour: bool,
     reload_dirs: Sequence[str] = (),
     now: datetime.datetime | None = None,
+    framework: str | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """The startup text, in the spirit of Django's runserver. Ends with a newline."""
     stamp_format = "%B %d, %Y - %H:%M:%S"
@@ -83,10 +85,12 @@ def format_banner(
         production_app = (
             f"the same {app_description}" if ":" in app_description else "the same app"
         )
-    lines = [
-        paint(stamp, DIM, colour),
-        f"asyncdev {version}, {app_part}, loop {loop_name}",
-    ]
+    lines = [paint(stamp, DIM, colour)]
+    if framework:
+        # As runserver says it: "Django version 5.2.1, using settings 'mysite.settings'".
+        name, _, framework_version = framework.rpartition(" ")
+        lines.append(", ".join([f"{name} version {framework_version}", *notes]))
+    lines.append(f"asyncdev {version}, {app_part}, loop {loop_name}")
     if reload:
         where = ", ".join(reload_dirs) if reload_dirs else os.getcwd()
         lines.append(f"Watching for file changes in {where}")
@@ -127,6 +131,8 @@ def print_banner(
     colour: bool | None = None,
     reload_dirs: Sequence[str] = (),
     stream: IO[str] | None = None,
+    framework: str | None = None,
+    notes: Sequence[str] = (),
 ) -> None:
     """Print the banner to stdout (or ``stream``), finding the LAN URL when needed."""
     out = stream if stream is not None else sys.stdout
@@ -145,6 +151,8 @@ def print_banner(
         lan_url=lan_url,
         colour=should_use_colour(colour, out),
         reload_dirs=reload_dirs,
+        framework=framework,
+        notes=notes,
     )
     out.write(text)
     out.flush()
@@ -158,6 +166,8 @@ def announce(
     loop_name: str,
     addresses: Sequence[Any],
     reload_dirs: Sequence[str] | None = None,
+    framework: str | None = None,
+    notes: Sequence[str] = (),
 ) -> None:
     """Print the banner for a server of ``config`` listening on ``addresses``;
     ``reload_dirs`` (when reloading) are the watched directories."""
@@ -174,4 +184,6 @@ def announce(
         scheme=config.scheme,
         colour=config.use_colors,
         reload_dirs=reload_dirs or (),
+        framework=framework,
+        notes=notes,
     )

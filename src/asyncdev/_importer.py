@@ -24,6 +24,7 @@ from ._usercode import is_user_file
 
 if TYPE_CHECKING:
     from ._config import Config
+    from ._types import Integration
 
 __all__ = [
     "LoadedApp",
@@ -53,6 +54,8 @@ class LoadedApp:
     # Whether the server runs the ASGI lifespan protocol with it: a WSGI app has no
     # startup or shutdown hooks, and asyncdev's own pages need none.
     lifespan: bool = True
+    # The framework's per-process part (Django: checks, static files, templates).
+    integration: Integration | None = None
 
 
 def load_app(config: Config) -> LoadedApp:

@@ -6,8 +6,8 @@ no casts; the ASGI spec is the reference for what each message holds.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,3 +22,34 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 class HasAddress(Protocol):
     def getsockname(self) -> Any: ...
+
+
+class WatchRequest(NamedTuple):
+    """Files a feature handles without a restart: globs (as ``--reload-include``) under
+    ``directory``."""
+
+    directory: str
+    patterns: tuple[str, ...]
+
+
+class Integration(Protocol):
+    """A framework's per-process part, found by the app loader (e.g. Django's).
+
+    ``framework`` and ``notes`` go to the banner; ``start`` runs blocking work (system
+    checks) in a worker thread before the server reports serving; ``wrap`` adds the
+    framework's middleware innermost, which may listen to server events."""
+
+    framework: str
+    notes: tuple[str, ...]
+
+    def start(self) -> None: ...
+
+    def wrap(self, app: ASGIApp) -> ASGIApp: ...
+
+
+class FilesListener(Protocol):
+    """A middleware that handles some file changes without a new process."""
+
+    def watch_paths(self) -> Sequence[WatchRequest]: ...
+
+    def files_changed(self, paths: Sequence[str]) -> None: ...

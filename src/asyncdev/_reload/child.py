@@ -382,11 +382,14 @@ def _serve_on(
         loop.run_until_complete(server.start())
     else:
         loaded = server.loaded
+        integration = loaded.integration if loaded else None
         _send(
             "serving",
             description=loaded.description if loaded else None,
             interface=loaded.interface if loaded else None,
             loop=loop_name,
+            framework=integration.framework if integration else None,
+            notes=list(integration.notes) if integration else [],
         )
         loop.call_later(0.2, _send_modules)
     for fd in _state.listen_fds:

@@ -158,7 +158,7 @@ class Announce(Protocol):
 
     def __call__(
         self, *, description: str, interface: str, loop_name: str, addresses: list[Any],
-        reload_dirs: list[str],
+        reload_dirs: list[str], framework: str | None = None, notes: Sequence[str] = (),
     ) -> None: ...
 
 
@@ -417,6 +417,8 @@ class Supervisor:
             loop_name=message.get("loop") or config.loop,
             addresses=[sock.getsockname() for sock in self.sockets],
             reload_dirs=[relative(r, self.cwd) if r != self.cwd else r for r in self.roots],
+            framework=message.get("framework"),
+            notes=list(message.get("notes") or ()),
         )
         sys.stdout.flush()
 
