@@ -16,7 +16,7 @@ import os
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StartupError
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .._config import Config
     from .._importer import LoadedApp
     from .._protocol.parser import Request
-    from .._types import ASGIApp, Receive, Scope, Send
+    from .._types import ASGIApp, FilesListener, Receive, Scope, Send, WatchRequest
 
 __all__ = ["Server", "build_app", "ssl_context"]
 
@@ -40,12 +40,14 @@ logger = logging.getLogger("asyncdev.error")
 
 
 def build_app(
-    loaded: LoadedApp, config: Config, *, on_close: list[Callable[[float], bool]] | None = None
+    loaded: LoadedApp, config: Config, *, on_close: list[Callable[[float], bool]] | None = None,
+    listeners: list[FilesListener] | None = None,
 ) -> ASGIApp:
     """The ASGI 3 callable that connections call, whatever the app's interface.
 
     Cleanups the pipeline needs when the server stops (the WSGI thread pool) are
-    appended to ``on_close``.
+    appended to ``on_close``; middlewares that handle file changes in place (Django's
+    templates), innermost first, to ``listeners``.
     """
     app: Any = loaded.app
     if loaded.interface == "wsgi":
@@ -67,6 +69,8 @@ def build_app(
     # outermost so that the others see the real client.
     if loaded.integration is not None:
         app = loaded.integration.wrap(app)
+        if listeners is not None and hasattr(app, "files_changed"):
+            listeners.append(app)
     if config.static:
         from .._features.static import StaticFiles
 
@@ -239,9 +243,11 @@ class Server:
             # Django refuses on a thread running an event loop.
             await asyncio.to_thread(loaded.integration.start)
         on_close: list[Callable[[float], bool]] = []
-        app = build_app(loaded, config, on_close=on_close)
+        listeners: list[FilesListener] = []
+        app = build_app(loaded, config, on_close=on_close, listeners=listeners)
         state = self.state = ServerState(config, app)
         state.on_close.extend(on_close)
+        state.listeners.extend(listeners)
         self._install_hooks(state)
         context = ssl_context(config)
         sockets = self._sockets if self._sockets is not None else bind_sockets(config)
@@ -289,6 +295,21 @@ class Server:
             from .._features.browser_reload import attach
 
             attach(state)
+
+    def watch_paths(self) -> list[WatchRequest]:
+        """What the features handle without a new process (CONTRACTS section 2)."""
+        state = self.state
+        return [r for lis in (state.listeners if state else ()) for r in lis.watch_paths()]
+
+    def files_changed(self, paths: Sequence[str]) -> None:
+        """Tell the features that ``paths`` changed, innermost first. Loop thread only."""
+        if self.state is None:
+            return
+        for listener in self.state.listeners:
+            try:
+                listener.files_changed(paths)
+            except Exception:
+                logger.exception("Handling the change of %s failed", ", ".join(paths))
 
     async def serve(self) -> None:
         if not self.started.is_set():

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .._config import Config
     from .._protocol.parser import Request
-    from .._types import ASGIApp, Scope
+    from .._types import ASGIApp, FilesListener, Scope
     from .connection import HTTPConnection
 
 __all__ = ["Closable", "ServerState"]
@@ -43,6 +43,8 @@ class ServerState:
         # called with a timeout in seconds and returns True once fully closed.
         self.on_close: list[Callable[[float], bool]] = []
         self.lifespan_state: dict[str, Any] = {}
+        # Middlewares told about file changes handled without a new process.
+        self.listeners: list[FilesListener] = []
         self.scheme = config.scheme
         self.root_path = config.root_path
         self.access_log = config.access_log

@@ -70,11 +70,18 @@ def recognise(loaded: LoadedApp, config: Config) -> LoadedApp:
     from django.apps import apps
     from django.conf import settings
 
-    if not (settings.configured and apps.ready):
-        return loaded
+    if not (settings.configured and apps.ready) or _is_own(loaded.app):
+        return loaded  # not Django's, or asyncdev's own page (the startup error page)
     from .integration import DjangoIntegration
 
     return replace(loaded, integration=DjangoIntegration(config))
+
+
+def _is_own(app: Any) -> bool:
+    module = getattr(app, "__module__", None)
+    if not isinstance(module, str) or not hasattr(app, "__code__"):
+        module = type(app).__module__
+    return module == "asyncdev" or module.startswith("asyncdev.")
 
 
 def _import_setting(name: str, path: str) -> Any:

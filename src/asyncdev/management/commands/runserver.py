@@ -46,6 +46,10 @@ class Command(DjangoRunserver):
             help="Do not serve static files at STATIC_URL.",
         )
         parser.add_argument(
+            "--skip-checks", action="store_true",
+            help="Do not run the system checks when each server process starts.",
+        )
+        parser.add_argument(
             "--insecure", action="store_true", dest="insecure_serving",
             help="Serve static files even if DEBUG is False.",
         )
