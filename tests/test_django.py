@@ -34,6 +34,7 @@ FIXED_MODEL = "from django.db import models  # noqa: F401\n"
 LAUNCHERS = {
     "manage.py runserver": ["manage.py", "runserver", "0"],
     "asyncdev": ["-m", "asyncdev", "0"],
+    "asyncdev --settings": ["-m", "asyncdev", "--settings", "mysite.settings", "0"],
     "asyncdev mysite.wsgi": ["-m", "asyncdev", "mysite.wsgi", "0"],
     "asyncdev mysite.asgi": ["-m", "asyncdev", "mysite.asgi", "0"],
 }
@@ -136,6 +137,24 @@ def test_project_served_with_checks_static_admin_and_recovery(
         (project / "shop" / "models.py").write_text(FIXED_MODEL)
         server.wait_body(b"Version 1", path="/page/")
         assert server.count(r"^Performing system checks") >= 2
+        assert server.stop() == 0
+
+
+def test_runserver_import_error_after_a_reload_shows_error_page_and_recovers(
+    migrated_project: Path, tmp_path: Path
+) -> None:
+    # Each server process runs ``manage.py runserver`` again: an exception in
+    # django.setup() there must reach asyncdev's error page, not Django's fallback.
+    project = copy_of(migrated_project, tmp_path)
+    with start(project, "manage.py", "runserver", "0") as server:
+        server.wait_ready()
+        models = project / "shop" / "models.py"
+        models.write_text("raise RuntimeError('models exploded')\n")
+        status, _, _ = server.wait_body(b"models exploded", path="/page/")
+        assert status == 500
+        models.write_text(FIXED_MODEL)
+        server.wait_body(b"Version 1", path="/page/")
+        assert server.count(r"Starting development server") == 1
         assert server.stop() == 0
 
 
