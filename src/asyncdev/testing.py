@@ -22,10 +22,11 @@ from ._errors import AsyncdevError, ConfigError, StartupError
 from ._server.server import Server
 
 if TYPE_CHECKING:
-    from ._django_testing import LiveServerTestCase
+    from ._django_testing import LiveServerTestCase  # noqa: F401 (for type checkers)
 
+# ``LiveServerTestCase`` (a Django test case) is an attribute too, imported on first
+# use; it stays out of ``__all__`` so that ``import *`` never needs Django.
 __all__ = [
-    "LiveServerTestCase",
     "RunningServer",
     "django_live_server",
     "run_in_thread",
