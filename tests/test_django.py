@@ -188,6 +188,17 @@ def test_runserver_static_switches(fresh_project: Path, tmp_path: Path) -> None:
         assert (status, head["content-type"]) == (200, "text/css; charset=utf-8")
 
 
+def test_django_allowed_hosts_pass_the_host_check(fresh_project: Path, tmp_path: Path) -> None:
+    project = copy_of(fresh_project, tmp_path)
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text().replace(
+        "ALLOWED_HOSTS = []", 'ALLOWED_HOSTS = ["shop.test", "localhost"]'))
+    with start(project, "manage.py", "runserver", "0", "--noreload") as server:
+        server.wait_ready()
+        assert server.get("/page/", headers={"Host": "shop.test"})[0] == 200
+        assert server.get("/page/", headers={"Host": "evil.example"})[0] == 400
+
+
 def test_runserver_keeps_django_addrport_errors(fresh_project: Path) -> None:
     result = subprocess.run(
         [sys.executable, "manage.py", "runserver", "not a port"], cwd=fresh_project,

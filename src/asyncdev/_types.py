@@ -35,12 +35,14 @@ class WatchRequest(NamedTuple):
 class Integration(Protocol):
     """A framework's per-process part, found by the app loader (e.g. Django's).
 
-    ``framework`` and ``notes`` go to the banner; ``start`` runs blocking work (system
+    ``framework`` and ``notes`` go to the banner; ``allowed_hosts`` are Host names the
+    framework answers (they pass asyncdev's Host check too); ``start`` runs blocking work (system
     checks) in a worker thread before the server reports serving; ``wrap`` adds the
     framework's middleware innermost, which may listen to server events."""
 
     framework: str
     notes: tuple[str, ...]
+    allowed_hosts: tuple[str, ...]
 
     def start(self) -> None: ...
 

@@ -81,7 +81,10 @@ def build_app(
         app = BrowserReload(app, config=config)
     from .._features.hostcheck import host_check
 
-    app = host_check(app, config)
+    extra_hosts = loaded.integration.allowed_hosts if loaded.integration is not None else ()
+    # Host names the framework itself answers (Django's ALLOWED_HOSTS) pass the check.
+    app = host_check(app, config.replace(allowed_hosts=(*config.allowed_hosts, *extra_hosts))
+                     if extra_hosts else config)
     if config.proxy_headers:
         from .._features.proxy import ProxyHeaders
 

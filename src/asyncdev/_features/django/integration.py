@@ -34,6 +34,9 @@ class DjangoIntegration:
         self.config = config
         self.framework = f"Django {django.get_version()}"
         self.notes: tuple[str, ...] = (f"using settings {settings.SETTINGS_MODULE!r}",)
+        # A name the project accepts (a *.test host in /etc/hosts, say) is no DNS
+        # rebinding victim of ours: Django validates it.
+        self.allowed_hosts = tuple(str(host) for host in settings.ALLOWED_HOSTS)
 
     def start(self) -> None:
         """runserver's pre-banner output; raises ``SystemCheckError`` on a failing check."""
