@@ -75,6 +75,10 @@ class Command(DjangoRunserver):
             code = run(config)
         except AsyncdevError as exc:
             raise CommandError(str(exc)) from None
+        except KeyboardInterrupt:
+            # Ctrl+C before the server took the signal over (during start-up): as
+            # runserver, a clean exit.
+            code = 0
         if code:
             raise SystemExit(code)
 
