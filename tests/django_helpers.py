@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,12 @@ from django.shortcuts import render
 
 def page(request):
     return render(request, "shop/page.html", {"pid": __import__("os").getpid()})
+
+
+def hello(request):
+    from django.utils.translation import gettext
+
+    return HttpResponse(gettext("Hello"))
 
 
 def upload(request):
@@ -104,8 +111,43 @@ def make_project(project: Path) -> None:
     urls.write_text(urls.read_text().replace(
         "urlpatterns = [",
         "from shop import views\n\nurlpatterns = [\n"
-        '    path("page/", views.page),\n    path("upload/", views.upload),',
+        '    path("page/", views.page),\n    path("upload/", views.upload),\n'
+        '    path("hello/", views.hello),',
     ))
+
+
+def mo_file(messages: dict[str, str]) -> bytes:
+    """A GNU gettext catalog (``.mo``) translating ``messages``, with a UTF-8 header."""
+    entries = sorted({"": "Content-Type: text/plain; charset=UTF-8\n", **messages}.items())
+    count = len(entries)
+    originals_at = 28
+    translations_at = originals_at + 8 * count
+    data_at = translations_at + 8 * count
+    table_o: list[int] = []
+    table_t: list[int] = []
+    data = b""
+    for original, _ in entries:
+        encoded = original.encode()
+        table_o += [len(encoded), data_at + len(data)]
+        data += encoded + b"\0"
+    for _, translation in entries:
+        encoded = translation.encode()
+        table_t += [len(encoded), data_at + len(data)]
+        data += encoded + b"\0"
+    header = struct.pack("<7I", 0x950412DE, 0, count, originals_at, translations_at, 0, 0)
+    return header + struct.pack(f"<{4 * count}I", *table_o, *table_t) + data
+
+
+def use_french(project: Path, hello: str) -> Path:
+    """LANGUAGE_CODE "fr" with a catalog in LOCALE_PATHS translating "Hello"; its path."""
+    settings = project / "mysite" / "settings.py"
+    settings.write_text(settings.read_text().replace("LANGUAGE_CODE = 'en-us'", "")
+                        .replace('LANGUAGE_CODE = "en-us"', "")
+                        + '\nLANGUAGE_CODE = "fr"\nLOCALE_PATHS = [BASE_DIR / "locale"]\n')
+    catalog = project / "locale" / "fr" / "LC_MESSAGES" / "django.mo"
+    catalog.parent.mkdir(parents=True)
+    catalog.write_bytes(mo_file({"Hello": hello}))
+    return catalog
 
 
 def migrate(project: Path) -> None:

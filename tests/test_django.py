@@ -19,7 +19,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from django_helpers import ADMIN_PASSWORD, env, make_project, migrate, use_channels
+from django_helpers import (
+    ADMIN_PASSWORD,
+    env,
+    make_project,
+    migrate,
+    mo_file,
+    use_channels,
+    use_french,
+)
 from reload_helpers import Supervised
 
 BROKEN_MODEL = '''\
@@ -274,6 +282,33 @@ def test_template_change_is_served_by_the_same_process(
             second = client.get("/page/").text
             assert "Version 2" in second
             assert first.split("from ")[1] == second.split("from ")[1]  # the same process
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_translation_change_is_served_by_the_same_process(
+    fresh_project: Path, tmp_path: Path
+) -> None:
+    project = copy_of(fresh_project, tmp_path)
+    catalog = use_french(project, "Bonjour")
+    (project / "template_server.py").write_text(TEMPLATE_SERVER)
+    proc = subprocess.Popen(
+        [sys.executable, "template_server.py"], cwd=project, env=env(),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        info = json.loads(proc.stdout.readline())
+        assert [str(project / "locale"), ["*.mo"]] in info["watched"]
+        with httpx.Client(base_url=info["url"], timeout=20) as client:
+            assert client.get("/hello/").text == "Bonjour"
+            catalog.write_bytes(mo_file({"Hello": "Salut"}))
+            assert client.get("/hello/").text == "Bonjour"  # catalogs are cached
+            proc.stdin.write(f"{catalog}\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "changed"
+            assert client.get("/hello/").text == "Salut"
     finally:
         proc.kill()
         proc.wait(10)
