@@ -43,6 +43,7 @@ class DjangoIntegration:
         if not self.config.django_checks:
             return
         from django.core.management.base import BaseCommand
+        from django.db import connections
 
         # Django's own command methods, so that the text is exactly runserver's.
         command = BaseCommand(stdout=sys.stdout, stderr=sys.stderr)
@@ -51,6 +52,10 @@ class DjangoIntegration:
             command.check(display_num_errors=True)
             command.check_migrations()
         finally:
+            # As runserver: the migrations check's connections are not for serving
+            # (and this worker thread serves no request).
+            for connection in connections.all(initialized_only=True):
+                connection.close()
             sys.stdout.flush()
             sys.stderr.flush()
 

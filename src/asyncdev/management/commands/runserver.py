@@ -8,6 +8,8 @@ asyncdev's supervisor, which runs this command again in each fresh process.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import sys
 from typing import Any, Literal
@@ -45,10 +47,12 @@ class Command(DjangoRunserver):
             "--nostatic", action="store_false", dest="use_static_handler",
             help="Do not serve static files at STATIC_URL.",
         )
-        parser.add_argument(
-            "--skip-checks", action="store_true",
-            help="Do not run the system checks when each server process starts.",
-        )
+        with contextlib.suppress(argparse.ArgumentError):
+            # Django before 5.0 declares it on runserver itself.
+            parser.add_argument(
+                "--skip-checks", action="store_true",
+                help="Do not run the system checks when each server process starts.",
+            )
         parser.add_argument(
             "--insecure", action="store_true", dest="insecure_serving",
             help="Serve static files even if DEBUG is False.",
