@@ -408,9 +408,13 @@ class Supervisor:
         self.banner_printed = True
         config = self.config
         app = config.app
-        description = message.get("description") or (
-            app if isinstance(app, str) else getattr(app, "__qualname__", "the app")
-        )
+        if isinstance(app, str):
+            fallback = app
+        elif app is None and config.django_settings:
+            fallback = f"the Django project of {config.django_settings}"
+        else:
+            fallback = getattr(app, "__qualname__", "the app")
+        description = message.get("description") or fallback
         self.announce(
             description=str(description),
             interface=message.get("interface") or config.interface,
