@@ -244,7 +244,7 @@ from asyncdev.testing import serving
 
 async def main():
     async with serving(None, django_settings="mysite.settings", django_checks=False) as s:
-        watched = [[directory, list(patterns)] for directory, patterns in s.server.watch_paths()]
+        watched = [[directory, list(patterns)] for directory, patterns in s.server.watch_requests()]
         print(json.dumps({"url": s.url, "watched": watched}), flush=True)
         loop = asyncio.get_running_loop()
         while line := await loop.run_in_executor(None, sys.stdin.readline):

@@ -21,16 +21,23 @@ def test_top_level_exports():
         "run",
         "serve",
     ]
-    for name in asyncdev.__all__:
-        assert hasattr(asyncdev, name), name
-    public = {n for n in dir(asyncdev) if not n.startswith("_")}
-    modules = {n for n in public if inspect.ismodule(getattr(asyncdev, n))}
-    helpers = {"annotations", "TYPE_CHECKING", "Any"}
-    assert public - modules - helpers <= set(asyncdev.__all__)
+    assert_exports_are_all_there_is(asyncdev)
 
 
 def test_testing_exports():
-    assert set(asyncdev.testing.__all__) >= {"RunningServer", "run_in_thread", "serving"}
+    assert sorted(asyncdev.testing.__all__) == [
+        "RunningServer", "django_live_server", "run_in_thread", "serving"]
+    assert_exports_are_all_there_is(asyncdev.testing)
+
+
+def assert_exports_are_all_there_is(module):
+    for name in module.__all__:
+        assert hasattr(module, name), name
+    public = {n for n in dir(module) if not n.startswith("_")}
+    imported = {n for n in public if inspect.ismodule(getattr(module, n))
+                or getattr(getattr(module, n), "__module__", module.__name__) != module.__name__}
+    helpers = {"annotations", "TYPE_CHECKING", "logger"}
+    assert public - imported - helpers <= set(module.__all__)
 
 
 def test_serve_signature_is_keyword_only_after_port():

@@ -172,20 +172,52 @@ class DefaultFormatter(logging.Formatter):
         logging.CRITICAL: BOLD_RED,
     }
 
-    def __init__(self, *, use_colour: bool = False) -> None:
-        super().__init__("%(asctime)s %(levelprefix)s%(message)s", datefmt="%H:%M:%S")
-        self.use_colour = use_colour
-
     def formatMessage(self, record: logging.LogRecord) -> str:
         prefix = f"{record.levelname:<8} "
         colour = self._LEVEL_COLOURS.get(record.levelno)
         record.levelprefix = paint(prefix, colour, self.use_colour) if colour else prefix
         return super().formatMessage(record)
 
+    def __init__(self, *, use_colour: bool = False) -> None:
+        super().__init__("%(asctime)s %(levelprefix)s%(message)s", datefmt="%H:%M:%S")
+        self.use_colour = use_colour
+        # Failures already printed in this process (one process per reload): a
+        # repeat gets one line with its count, not its traceback again.
+        self._seen: dict[tuple[object, ...], int] = {}
+
     def format(self, record: logging.LogRecord) -> str:
         record = copy.copy(record)  # formatMessage adds an attribute; keep the original clean
         record.args = _escape_args(record.args)
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and not record.exc_text:
+            self._format_failure(record, exc)
         return super().format(record)
+
+    def _format_failure(self, record: logging.LogRecord, exc: BaseException) -> None:
+        """The user's failure as the user reads it (their frame marked, library frames
+        folded), once; asyncdev's own errors keep Python's whole traceback."""
+        # Loaded with the first failure only: most processes never log one.
+        from ._traceback import capture
+        from ._tracetext import format_terminal
+
+        try:
+            report = capture(exc)
+        except Exception:  # pragma: no cover - never let a log line fail
+            return
+        if not report.is_users():
+            return
+        key = report.signature()
+        count = self._seen.get(key, 0) + 1
+        if len(self._seen) < 500 or key in self._seen:
+            self._seen[key] = count
+        if count > 1:
+            message = record.getMessage()
+            record.msg = "%s: %s (the same failure as above, %d times now)"
+            record.args = (message, escape_control(report.primary.headline), count)
+            record.exc_info = None
+            return
+        record.exc_text = format_terminal(report, colour=self.use_colour,
+                                          clean=escape_multiline)
 
     def formatException(self, ei: Any) -> str:
         return escape_multiline(super().formatException(ei))

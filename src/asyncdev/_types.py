@@ -1,7 +1,9 @@
-"""ASGI and WSGI type aliases shared by every layer.
+"""ASGI and WSGI type aliases, and the interface through which features hear the server.
 
-Kept deliberately loose (``MutableMapping[str, Any]`` messages) so the hot path needs
-no casts; the ASGI spec is the reference for what each message holds.
+The aliases are kept deliberately loose (``MutableMapping[str, Any]`` messages) so the
+hot path needs no casts; the ASGI spec is the reference for what each message holds.
+``ServerListener`` is what a feature implements to learn about server events (see
+``ServerEvents``); ``ErrorResponse`` is an error page before framing.
 """
 
 from __future__ import annotations
@@ -14,31 +16,70 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-ASGI2App = Callable[[Scope], Callable[[Receive, Send], Awaitable[None]]]
 
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
+Headers = list[tuple[bytes, bytes]]
 
-class HasAddress(Protocol):
-    def getsockname(self) -> Any: ...
+
+class ErrorResponse(NamedTuple):
+    """An answer asyncdev makes itself for an app that failed before responding: the
+    server frames it (and sends the head only for HEAD)."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+# (scope, exception or None) -> the answer; None: the app returned without responding.
+ErrorRenderer = Callable[[Scope, "BaseException | None"], ErrorResponse]
 
 
 class WatchRequest(NamedTuple):
-    """Files a feature handles without a restart: globs (as ``--reload-include``) under
-    ``directory``."""
+    """Files under ``directory`` matching ``patterns`` (globs as in --reload-include)
+    whose changes a feature handles in the running process, with no restart."""
 
     directory: str
     patterns: tuple[str, ...]
+
+
+class ServerListener(Protocol):
+    """What a feature implements to hear about the server it runs in. The server calls
+    these on its event loop's thread, in the order the features were stacked
+    (innermost first)."""
+
+    def server_stopping(self) -> None:
+        """A graceful stop (Ctrl+C, or a reload) has begun: end long-lived responses."""
+
+    def files_changed(self, paths: Sequence[str]) -> None:
+        """Files this feature asked to watch (``watch_paths``) have changed."""
+
+    def watch_paths(self) -> Sequence[WatchRequest]:
+        """What to watch for changes handled without a restart."""
+
+
+class NoEvents:
+    """A ``ServerListener`` that ignores every event: subclass it and override what a
+    feature needs."""
+
+    def server_stopping(self) -> None:
+        return None
+
+    def files_changed(self, paths: Sequence[str]) -> None:
+        return None
+
+    def watch_paths(self) -> Sequence[WatchRequest]:
+        return ()
 
 
 class Integration(Protocol):
     """A framework's per-process part, found by the app loader (e.g. Django's).
 
     ``framework`` and ``notes`` go to the banner; ``allowed_hosts`` are Host names the
-    framework answers (they pass asyncdev's Host check too); ``start`` runs blocking work (system
-    checks) in a worker thread before the server reports serving; ``wrap`` adds the
-    framework's middleware innermost, which may listen to server events."""
+    framework answers (they pass asyncdev's Host check too); ``start`` runs blocking
+    work (system checks) in a worker thread before the server reports serving; ``wrap``
+    adds the framework's middleware innermost (a ``ServerListener``)."""
 
     framework: str
     notes: tuple[str, ...]
@@ -46,12 +87,4 @@ class Integration(Protocol):
 
     def start(self) -> None: ...
 
-    def wrap(self, app: ASGIApp) -> ASGIApp: ...
-
-
-class FilesListener(Protocol):
-    """A middleware that handles some file changes without a new process."""
-
-    def watch_paths(self) -> Sequence[WatchRequest]: ...
-
-    def files_changed(self, paths: Sequence[str]) -> None: ...
+    def wrap(self, app: ASGIApp) -> ServerListener: ...

@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from .._types import NoEvents
+
 if TYPE_CHECKING:
     from .._config import Config
-    from .._server.state import ServerState
     from .._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["EVENTS_PATH", "PROCESS_ID", "SCRIPT_PATH", "BrowserReload", "attach", "script_tag"]
+__all__ = ["EVENTS_PATH", "PROCESS_ID", "SCRIPT_PATH", "BrowserReload", "script_tag"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -65,8 +66,6 @@ _SCRIPT = b"""\
 _EVENT = b"retry: 250\ndata: " + PROCESS_ID.encode("ascii") + b"\n\n"
 # Dropped from pages that get the script (see _Injector._start).
 _VALIDATORS = frozenset({b"etag", b"last-modified", b"cache-control", b"expires"})
-# How often an open event stream looks whether the server is shutting down.
-_SHUTDOWN_POLL = 0.05
 # Logged once per path: a page reloaded in a loop must not flood the terminal.
 _MAX_LOGGED = 256
 
@@ -77,27 +76,23 @@ def script_tag(root_path: str = "") -> str:
     return f'<script src="{src}" data-asyncdev-id="{PROCESS_ID}"></script>\n'
 
 
-def attach(state: ServerState) -> None:
-    """Let the middleware in ``state.app`` see the server (to end streams on shutdown)."""
-    app: object = state.app
-    for _ in range(16):
-        if isinstance(app, BrowserReload):
-            app.server_state = state
-            return
-        app = getattr(app, "app", None)
-        if app is None:
-            return
-
-
-class BrowserReload:
+class BrowserReload(NoEvents):
     """ASGI middleware: inject the reload script, serve the internal endpoints."""
 
     def __init__(self, app: ASGIApp, *, config: Config) -> None:
         self.app = app
         self.root_path = config.root_path
         self.tag = script_tag(config.root_path).encode("utf-8")
-        self.server_state: ServerState | None = None
         self._logged: set[str] = set()
+        # Set when the server starts stopping: open event streams end then, so pages
+        # reconnect to the next process at once.
+        self._stopping: asyncio.Event | None = None
+        self._stopped = False
+
+    def server_stopping(self) -> None:
+        self._stopped = True
+        if self._stopping is not None:
+            self._stopping.set()
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
@@ -149,24 +144,27 @@ class BrowserReload:
             return
         await send({"type": "http.response.body", "body": _EVENT, "more_body": True})
         # Nothing more to say: the id changes only with the process. The stream ends
-        # when the page goes away or when this server starts shutting down: then the
-        # page reconnects to the next process at once, instead of after the grace
-        # period a long-lived response would otherwise hold the old process for.
-        state = self.server_state
-        message: Message = {}
-        while message.get("type") != "http.disconnect":
-            receiving = asyncio.ensure_future(receive())
-            try:
-                while not receiving.done():
-                    if state is not None and state.shutting_down:
-                        await send({"type": "http.response.body", "body": b""})
-                        return
-                    await asyncio.wait({receiving}, timeout=_SHUTDOWN_POLL)
-            finally:
-                receiving.cancel()
-            message = receiving.result()
-        # Finishing the body on a closed connection raises ClientDisconnected, which
-        # the server treats as the quiet end of a stream whose reader left.
+        # when the page goes away or when this server starts stopping: then the page
+        # reconnects to the next process at once, instead of after the grace period a
+        # long-lived response would otherwise hold the old process for.
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+            if self._stopped:
+                self._stopping.set()
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while True:
+                receiving = asyncio.ensure_future(receive())
+                await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not receiving.done():
+                    receiving.cancel()
+                    break
+                if receiving.result().get("type") == "http.disconnect":
+                    break
+        finally:
+            stopping.cancel()
+        # On a closed connection this raises ClientDisconnected, which the server
+        # treats as the quiet end of a stream whose reader left.
         await send({"type": "http.response.body", "body": b""})
 
     def log_skipped(self, scope: Scope) -> None:

@@ -419,7 +419,6 @@ def _stop_serving(server: Server, loop: asyncio.AbstractEventLoop, handoff: bool
 
 def _report_failure(exc: BaseException, loop_name: str) -> None:
     """The traceback once on the terminal; the files involved to the supervisor."""
-    # exc_info, not a %s argument: arguments are escaped line by line into one line.
     logger.error(
         "The application could not start; fix the error and save, it reloads by itself.",
         exc_info=exc,

@@ -1,6 +1,6 @@
 """Which file changes trigger a reload, decided inside watchfiles.
 
-``ReloadFilter`` is the ``watch_filter`` given to ``watchfiles.awatch``: ``*.py`` plus
+``ReloadFilter`` is the ``watch_filter`` given to ``watchfiles.watch``: ``*.py`` plus
 ``--reload-include`` globs trigger, ``--reload-exclude`` globs and the never-watched
 places (VCS and tool caches, any directory holding ``pyvenv.cfg``, ``node_modules``,
 logs, SQLite files) do not. Globs support ``**`` and are relative to the current directory.

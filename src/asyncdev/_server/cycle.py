@@ -194,10 +194,22 @@ class RequestCycle:
             # close the connection (RFC 9112 section 9.6 incomplete message).
             conn.close()
             return
-        self.framer.status = 500
-        conn.transport.write(conn.state.render_error(self.scope, exc))
+        state = conn.state
+        status, headers, body = state.render_error(self.scope, exc)
+        # Whatever the app had started is dropped: nothing of it was sent.
+        framer = self.framer = ResponseFramer()
+        request = self.request
+        # Content-Length even for HEAD: the head is the one a GET would get (RFC 9110
+        # section 9.3.2).
+        headers = [*headers, (b"content-length", b"%d" % len(body))]
+        framer.start(
+            status, headers, request_method=request.method,
+            http_version=request.http_version, keep_alive=False,
+            default_headers=state.default_headers(),
+        )
+        conn.transport.write(framer.body(body, False))
         self.head_written = True
-        if conn.state.access_log:
+        if state.access_log:
             self.log_access()
         conn.close()
 

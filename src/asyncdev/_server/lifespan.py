@@ -34,10 +34,6 @@ class Lifespan:
         self._received = False
         self._error: BaseException | None = None
 
-    @property
-    def active(self) -> bool:
-        return self._task is not None and not self._unsupported
-
     async def startup(self) -> None:
         if self.mode == "off":
             return

@@ -17,21 +17,30 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._errors import StartupError
 from .._sockets import bind_sockets, format_url
 from .connection import HTTPConnection
 from .lifespan import Lifespan
-from .state import ServerState
+from .state import ServerState, plain_500
 
 if TYPE_CHECKING:
     from .._config import Config
     from .._importer import LoadedApp
     from .._protocol.parser import Request
-    from .._types import ASGIApp, FilesListener, Receive, Scope, Send, WatchRequest
+    from .._types import (
+        ASGIApp,
+        ErrorRenderer,
+        ErrorResponse,
+        Receive,
+        Scope,
+        Send,
+        ServerListener,
+        WatchRequest,
+    )
 
-__all__ = ["Server", "build_app", "ssl_context"]
+__all__ = ["Pipeline", "Server", "build_app", "ssl_context"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -39,23 +48,28 @@ logger = logging.getLogger("asyncdev.error")
 # --- the application pipeline ----------------------------------------------------------
 
 
-def build_app(
-    loaded: LoadedApp, config: Config, *, on_close: list[Callable[[float], bool]] | None = None,
-    listeners: list[FilesListener] | None = None,
-) -> ASGIApp:
-    """The ASGI 3 callable that connections call, whatever the app's interface.
+class Pipeline(NamedTuple):
+    """The app as connections call it, and what the server owes its parts."""
 
-    Cleanups the pipeline needs when the server stops (the WSGI thread pool) are
-    appended to ``on_close``; middlewares that handle file changes in place (Django's
-    templates), innermost first, to ``listeners``.
-    """
+    app: ASGIApp
+    # The features that hear about server events, innermost first.
+    listeners: list[ServerListener]
+    # Cleanups for when the server has stopped (the WSGI thread pool): each is called
+    # with a timeout in seconds and returns True once fully closed.
+    on_close: list[Callable[[float], bool]]
+
+
+def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
+    """The ASGI 3 callable that connections call, whatever the app's interface, with
+    the features the config asks for stacked around it."""
     app: Any = loaded.app
+    on_close: list[Callable[[float], bool]] = []
+    listeners: list[ServerListener] = []
     if loaded.interface == "wsgi":
         from .wsgi import wrap_wsgi
 
         app = bridge = wrap_wsgi(app, config)
-        if on_close is not None:
-            on_close.append(bridge.close)
+        on_close.append(bridge.close)
     elif loaded.interface == "asgi2":
         asgi2 = app
 
@@ -68,9 +82,9 @@ def build_app(
     # reload too), Host check (on by default, nothing when off), proxy headers
     # outermost so that the others see the real client.
     if loaded.integration is not None:
-        app = loaded.integration.wrap(app)
-        if listeners is not None and hasattr(app, "files_changed"):
-            listeners.append(app)
+        framework = loaded.integration.wrap(app)
+        listeners.append(framework)
+        app = framework
     if config.static:
         from .._features.static import StaticFiles
 
@@ -79,6 +93,7 @@ def build_app(
         from .._features.browser_reload import BrowserReload
 
         app = BrowserReload(app, config=config)
+        listeners.append(app)
     from .._features.hostcheck import host_check
 
     extra_hosts = loaded.integration.allowed_hosts if loaded.integration is not None else ()
@@ -89,7 +104,7 @@ def build_app(
         from .._features.proxy import ProxyHeaders
 
         app = ProxyHeaders(app, config=config)
-    return app  # type: ignore[no-any-return]
+    return Pipeline(app, listeners, on_close)
 
 
 def _load(config: Config) -> LoadedApp:
@@ -245,12 +260,11 @@ class Server:
             # Django's system checks and migration check may query the database, which
             # Django refuses on a thread running an event loop.
             await asyncio.to_thread(loaded.integration.start)
-        on_close: list[Callable[[float], bool]] = []
-        listeners: list[FilesListener] = []
-        app = build_app(loaded, config, on_close=on_close, listeners=listeners)
+        pipeline = build_app(loaded, config)
+        app = pipeline.app
         state = self.state = ServerState(config, app)
-        state.on_close.extend(on_close)
-        state.listeners.extend(listeners)
+        state.on_close.extend(pipeline.on_close)
+        state.listeners = tuple(pipeline.listeners)
         self._install_hooks(state)
         context = ssl_context(config)
         sockets = self._sockets if self._sockets is not None else bind_sockets(config)
@@ -293,26 +307,20 @@ class Server:
         config = self.config
         if config.ws != "none" and self.loaded is not None and self.loaded.interface != "wsgi":
             state.upgrade = _websocket_on_first_upgrade(state)
-        state.render_error = _error_page_on_first_error(state)
-        if config.browser_reload:
-            from .._features.browser_reload import attach
+        if config.debug_errors is not False:
+            state.render_error = _error_page_on_first_error(state)
 
-            attach(state)
-
-    def watch_paths(self) -> list[WatchRequest]:
-        """What the features handle without a new process (CONTRACTS section 2)."""
+    def watch_requests(self) -> list[WatchRequest]:
+        """What the features ask to watch for changes they handle without a restart."""
         state = self.state
-        return [r for lis in (state.listeners if state else ()) for r in lis.watch_paths()]
+        return [request for listener in (state.listeners if state else ())
+                for request in listener.watch_paths()]
 
     def files_changed(self, paths: Sequence[str]) -> None:
-        """Tell the features that ``paths`` changed, innermost first. Loop thread only."""
-        if self.state is None:
-            return
-        for listener in self.state.listeners:
-            try:
+        """Tell the features that watched files changed (loop thread only)."""
+        if self.state is not None:
+            for listener in self.state.listeners:
                 listener.files_changed(paths)
-            except Exception:
-                logger.exception("Handling the change of %s failed", ", ".join(paths))
 
     async def serve(self) -> None:
         if not self.started.is_set():
@@ -343,6 +351,8 @@ class Server:
         if state is None:
             return
         state.shutting_down = True
+        for listener in state.listeners:
+            listener.server_stopping()
         for conn in list(state.connections):
             conn.shutdown()
         grace = self.config.timeout_graceful_shutdown
@@ -393,21 +403,30 @@ def _websocket_on_first_upgrade(
     return upgrade
 
 
-def _error_page_on_first_error(
-    state: ServerState,
-) -> Callable[[Scope, BaseException | None], bytes]:
-    """The error renderer until an error comes: it installs the debug error page (which
-    decides per ``debug_errors`` whether to replace the plain 500) and renders with it."""
-    plain = state.render_error
+def _error_page_on_first_error(state: ServerState) -> ErrorRenderer:
+    """The error renderer until an error comes: it loads the debug error page and
+    renders with it from then on."""
 
-    def render_error(scope: Scope, exc: BaseException | None) -> bytes:
-        state.render_error = plain
+    def render_error(scope: Scope, exc: BaseException | None) -> ErrorResponse:
+        state.render_error = plain_500
         # Whatever happens here, the client still gets the plain 500.
         with contextlib.suppress(Exception):
-            from .._features.errorpage import install
+            from .._features.errorpage import error_renderer
 
-            install(state)
+            state.render_error = _guarded(error_renderer(state.config, plain_500))
         return state.render_error(scope, exc)
+
+    return render_error
+
+
+def _guarded(render: ErrorRenderer) -> ErrorRenderer:
+    """The page must never make things worse than a bare 500."""
+
+    def render_error(scope: Scope, exc: BaseException | None) -> ErrorResponse:
+        try:
+            return render(scope, exc)
+        except Exception:
+            return plain_500(scope, exc)
 
     return render_error
 

@@ -1,8 +1,9 @@
 """What one server shares with its connections: config, app, live connections and tasks.
 
-Optional features plug in by replacing the hooks here (``render_error``, ``upgrade``,
-``hand_over``) or appending to ``on_close``; connections call the hooks without knowing
-which features are on. Nothing here does I/O.
+Optional layers plug in through the hooks here (``render_error``, ``upgrade``,
+``hand_over``, ``on_close``); connections call them without knowing which are on. The
+features in the app pipeline hear about the server through ``listeners``
+(``_types.ServerListener``). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._protocol import response as _http
+from .._types import ErrorResponse
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from .._config import Config
     from .._protocol.parser import Request
-    from .._types import ASGIApp, FilesListener, Scope
+    from .._types import ASGIApp, ErrorRenderer, Scope, ServerListener
     from .connection import HTTPConnection
 
-__all__ = ["Closable", "ServerState"]
+__all__ = ["Closable", "ServerState", "plain_500"]
 
 
 class Closable(Protocol):
@@ -43,16 +45,16 @@ class ServerState:
         # called with a timeout in seconds and returns True once fully closed.
         self.on_close: list[Callable[[float], bool]] = []
         self.lifespan_state: dict[str, Any] = {}
-        # Middlewares told about file changes handled without a new process.
-        self.listeners: list[FilesListener] = []
         self.scheme = config.scheme
         self.root_path = config.root_path
         self.access_log = config.access_log
         self.shutting_down = False
         self.server_header = b"server: asyncdev\r\n" if config.server_header else b""
-        # (scope, exception) -> complete response bytes, for an app that failed before
-        # sending anything. Replaced by the debug error page when that is enabled.
-        self.render_error: Callable[[Scope, BaseException | None], bytes] = _plain_500
+        # The features of the app pipeline that hear about server events.
+        self.listeners: Sequence[ServerListener] = ()
+        # The answer for an app that failed before sending anything, framed by the
+        # request cycle. The server puts the debug error page here when that is enabled.
+        self.render_error: ErrorRenderer = plain_500
         # Hook for protocol upgrades (WebSocket): (connection, request, scope) -> bool
         # (True when it took the connection over).
         self.upgrade: Callable[[HTTPConnection, Request, Scope], bool] | None = None
@@ -67,5 +69,11 @@ class ServerState:
         return headers
 
 
-def _plain_500(scope: Scope, exc: BaseException | None) -> bytes:
-    return _http.error_response(500, "Internal Server Error")
+_PLAIN_500 = ErrorResponse(
+    500, [(b"content-type", b"text/plain; charset=utf-8")], b"Internal Server Error\n"
+)
+
+
+def plain_500(scope: Scope, exc: BaseException | None) -> ErrorResponse:
+    """The bare 500 everyone gets when the debug error page is off or not for them."""
+    return _PLAIN_500

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING
 
+from ..._types import NoEvents
 from ..static import plain_response
 from .reloading import files_changed, watch_paths
 from .staticfiles import serve_static, static_prefix
@@ -59,11 +60,11 @@ class DjangoIntegration:
             sys.stdout.flush()
             sys.stderr.flush()
 
-    def wrap(self, app: ASGIApp) -> ASGIApp:
+    def wrap(self, app: ASGIApp) -> DjangoFeatures:
         return DjangoFeatures(app, config=self.config)
 
 
-class DjangoFeatures:
+class DjangoFeatures(NoEvents):
     """ASGI middleware: STATIC_URL through the finders; template and ``.mo`` changes
     handled in place (a listener of server events, CONTRACTS section 2)."""
 
@@ -95,6 +96,3 @@ class DjangoFeatures:
 
     def files_changed(self, paths: Sequence[str]) -> None:
         files_changed(paths)
-
-    def server_stopping(self) -> None:
-        pass
