@@ -520,3 +520,26 @@ def test_cli_main_returns_the_exit_code(monkeypatch):
     monkeypatch.setattr("asyncdev._api.run", lambda config: calls.append(config) or 3)
     assert _cli.main(["--no-reload", "main:app", "9000"]) == 3
     assert calls[0].app == "main:app" and calls[0].port == 9000
+
+
+def test_django_project_without_app(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert config_of().django_settings is None  # no manage.py: the welcome page
+    (tmp_path / "manage.py").write_text(
+        "import os\n\ndef main():\n"
+        "    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings')\n"
+    )
+    config = config_of()
+    assert (config.app, config.django_settings) == (None, "shop.settings")
+    assert config_of(DJANGO_SETTINGS_MODULE="shop.dev").django_settings == "shop.dev"
+    assert config_of("--settings", "shop.test").django_settings == "shop.test"
+    assert config_of("main:app").django_settings is None  # an APP wins
+    assert config_of("--django-static", "on", "--skip-checks").django_static == "on"
+    assert config_of("--skip-checks").django_checks is False
+
+
+def test_manage_py_is_not_an_app():
+    with pytest.raises(CLIError, match="manage.py is Django's command line"):
+        config_of("manage.py")
+    with pytest.raises(CLIError, match="manage.py is Django's command line"):
+        config_of("./manage.py:main")
