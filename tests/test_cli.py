@@ -20,7 +20,7 @@ import pytest
 from asyncdev import _cli
 from asyncdev._cli import OPTIONS, CLIError, build_config, parse_addrport
 from asyncdev._config import Config
-from asyncdev._errors import ConfigError
+from asyncdev._errors import ConfigError, StartupError
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -134,12 +134,15 @@ def test_reload_is_on_by_default_and_can_be_turned_off():
 
 def test_every_option_maps_to_its_config_field(tmp_path):
     (tmp_path / ".env").write_text("")
+    (tmp_path / "more.env").write_text("")
     config = config_of(
         "--host", "0.0.0.0", "--port", "9001", "--backlog", "64",
         "--interface", "wsgi", "--factory", "--app-dir", "src", "--env-file",
-        str(tmp_path / ".env"), "--root-path", "/api", "--lifespan", "off", "--threads", "3",
+        str(tmp_path / ".env"), "--env-file", str(tmp_path / "more.env"), "--no-dev-mode",
+        "--root-path", "/api", "--lifespan", "off", "--threads", "3", "--open",
         "--no-reload", "--reload-dir", "a", "--reload-dir", "b", "--reload-include", "*.html",
-        "--reload-exclude", "tmp/*", "--reload-delay", "0.2", "--log-level", "warning",
+        "--reload-exclude", "tmp/*", "--reload-delay", "0.2", "--reload-grace", "2.5",
+        "--log-level", "warning",
         "--no-access-log", "--no-color", "--loop", "asyncio",
         "--timeout-keep-alive", "7", "--timeout-graceful-shutdown", "2",
         "--timeout-request-head", "9", "--timeout-body", "11", "--limit-concurrency", "5",
@@ -154,7 +157,9 @@ def test_every_option_maps_to_its_config_field(tmp_path):
     )
     assert config == Config(
         host="0.0.0.0", port=9001, backlog=64, interface="wsgi", factory=True, app_dir="src",
-        env_file=str(tmp_path / ".env"), root_path="/api", lifespan="off", threads=3,
+        env_file=(str(tmp_path / ".env"), str(tmp_path / "more.env")), dotenv=True,
+        dev_mode=False, open_browser=True, reload_grace=2.5, root_path="/api",
+        lifespan="off", threads=3,
         reload=False, reload_dirs=("a", "b"), reload_includes=("*.html",),
         reload_excludes=("tmp/*",), reload_delay=0.2, log_level="warning", access_log=False,
         use_colors=False, loop="asyncio", timeout_keep_alive=7, timeout_graceful_shutdown=2,
@@ -182,8 +187,12 @@ def test_tls_and_socket_options():
 
 def test_option_table_covers_every_config_field_and_the_readme():
     readme = README.read_text()
-    internal = {"app", "install_signal_handlers"}
-    assert {o.field for o in OPTIONS} == set(Config.option_names()) - internal
+    # django_settings comes from discovery (manage.py) and --settings; port_fallback is
+    # set when no port was given anywhere.
+    internal = {"app", "install_signal_handlers", "django_settings", "port_fallback"}
+    fields = {o.field for o in OPTIONS}
+    assert fields | internal == set(Config.option_names())
+    assert not (fields & internal) - {"django_settings"}
     for option in OPTIONS:
         flags = ([option.flag] if option.kind != "bool" or option.positive else [])
         flags += list(option.negative)
@@ -475,6 +484,9 @@ def test_welcome_page_on_all_interfaces(tmp_path, running):
     assert server.stop() == 0
     banner = "".join(server.stdout_lines)
     assert "asyncdev " in banner and "the welcome page" in banner
+    assert f"asyncdev looked in {tmp_path}, in this order, for:" in text.text
+    assert "manage.py" in text.text
+    assert "<li>a Django project: manage.py</li>" in html.text
     assert "Quit the server with CONTROL-C." in banner
     assert "Listening on all interfaces" in banner
     assert "anyone on your network can reach this server" in banner
@@ -517,25 +529,90 @@ def test_serves_an_app_and_escapes_the_access_log(tmp_path, project, running):
 
 def test_cli_main_returns_the_exit_code(monkeypatch):
     calls = []
-    monkeypatch.setattr("asyncdev._api.run", lambda config: calls.append(config) or 3)
+    monkeypatch.setattr("asyncdev._api.run", lambda config, **kw: calls.append(config) or 3)
     assert _cli.main(["--no-reload", "main:app", "9000"]) == 3
     assert calls[0].app == "main:app" and calls[0].port == 9000
 
 
-def test_django_project_without_app(tmp_path, monkeypatch):
+# --- ports --------------------------------------------------------------------------------
+
+
+def test_busy_port_error_shows_the_users_own_command(tmp_path, busy_port):
+    (tmp_path / "main.py").write_text("async def app(scope, receive, send):\n    pass\n")
+    result = run_cli("--no-reload", "main:app", f"127.0.0.1:{busy_port}", "--log-level",
+                     "info", cwd=tmp_path)
+    assert_one_error(result, f"python -m asyncdev --no-reload main:app 127.0.0.1:{busy_port + 1}"
+                     " --log-level info")
+    env = clean_env(ASYNCDEV_RELOAD="false")
+    result = run_cli("--port", str(busy_port), cwd=tmp_path, env=env)
+    assert_one_error(result, f"python -m asyncdev --port {busy_port + 1}")
+
+
+def test_suggested_command_forms():
+    from asyncdev._sockets import suggested_command
+
+    assert suggested_command(8001, ["/venv/bin/asyncdev", "main:app"]) == (
+        "asyncdev main:app --port 8001")
+    assert suggested_command(9001, ["asyncdev", "--threads", "4", "--port=9000"]) == (
+        "asyncdev --threads 4 --port=9001")
+    assert suggested_command(8001, ["app.py"]) == "serve(..., port=8001)"
+
+
+def test_default_port_moves_on_when_8000_is_busy(tmp_path, running):
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        try:
+            holder.bind(("127.0.0.1", 8000))
+            holder.listen(1)
+        except OSError:
+            # Held by another program, which may let it go at any moment.
+            pytest.skip("port 8000 is held by another program")
+        server = running("--no-reload", cwd=tmp_path)
+        url = server.wait_for_url()
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert port > 8000
+        with httpx.Client(timeout=TIMEOUT) as client:
+            assert client.get(url).status_code == 200
+        server.stop()
+        assert f"Port 8000 is in use; serving on port {port} instead." in server.stderr
+    finally:
+        holder.close()
+
+
+def test_port_environment_variable_reaches_the_server(tmp_path, running):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    server = running("--no-reload", cwd=tmp_path, env=clean_env(PORT=str(free)))
+    assert server.wait_for_url() == f"http://127.0.0.1:{free}/"
+    server.stop()
+
+
+def test_bind_moves_on_from_a_busy_default_port(busy_port):
+    from asyncdev._sockets import bind_sockets
+
+    sockets = bind_sockets(Config(port=busy_port, port_fallback=True))
+    try:
+        assert sockets[0].getsockname()[1] > busy_port
+    finally:
+        for sock in sockets:
+            sock.close()
+    with pytest.raises(StartupError, match=f"Port {busy_port} is already in use"):
+        bind_sockets(Config(port=busy_port))
+
+
+def test_django_options(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert config_of().django_settings is None  # no manage.py: the welcome page
     (tmp_path / "manage.py").write_text(
         "import os\n\ndef main():\n"
         "    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings')\n"
     )
     config = config_of()
     assert (config.app, config.django_settings) == (None, "shop.settings")
-    assert config_of(DJANGO_SETTINGS_MODULE="shop.dev").django_settings == "shop.dev"
     assert config_of("--settings", "shop.test").django_settings == "shop.test"
-    assert config_of("main:app").django_settings is None  # an APP wins
-    assert config_of("--django-static", "on", "--skip-checks").django_static == "on"
+    assert config_of("--django-static", "on").django_static == "on"
     assert config_of("--skip-checks").django_checks is False
+    assert config_of().django_checks is True
 
 
 def test_manage_py_is_not_an_app():

@@ -188,9 +188,50 @@ def test_banner_on_loopback():
         "asyncdev 1.2.3, app main:app (ASGI 3), loop uvloop\n"
         "Starting development server at http://127.0.0.1:8000/\n"
         "Quit the server with CONTROL-C.\n"
-        "This is a development server. Do not use it in production: run the same main:app "
-        "with uvicorn, gunicorn or granian.\n"
+        "This is a development server. Do not use it in production: run uvicorn main:app.\n"
     )
+
+
+DJANGO_HINT = "gunicorn mysite.wsgi or uvicorn mysite.asgi:application"
+
+
+@pytest.mark.parametrize(
+    ("description", "interface", "framework", "expected"),
+    [
+        ("main:app", "asgi3", "FastAPI 0.115.0", "uvicorn main:app"),
+        ("app:app", "wsgi", "Flask 3.1.0", "gunicorn app:app"),
+        ("mysite.wsgi:application", "wsgi", "Django 5.2", DJANGO_HINT),
+        ("mysite.asgi:application", "asgi3", "Django 5.2", DJANGO_HINT),
+    ],
+)
+def test_production_hint_names_a_command_that_works(description, interface, framework,
+                                                     expected):
+    text = banner(app_description=description, interface=interface, framework=framework)
+    assert f"Do not use it in production: run {expected}.\n" in text
+
+
+def test_production_hint_for_a_file_inside_packages(tmp_path):
+    package = tmp_path / "src" / "shop"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "main.py").write_text("")
+    text = banner(app_description=f"{package / 'main.py'}:app")
+    assert "run uvicorn shop.main:app." in text
+    assert "run uvicorn 'create_app()'" not in banner(app_description="m:create_app",
+                                                      factory=True)
+    assert "run uvicorn m:create_app --factory." in banner(app_description="m:create_app",
+                                                           factory=True)
+
+
+def test_banner_framework_notes_discovery_and_keys():
+    text = banner(framework="FastAPI 0.115.0", notes=["API docs at {url}/docs"],
+                  found="Found main:app in main.py; pin it with: asyncdev main:app", keys=True,
+                  reload=True)
+    assert "Using FastAPI 0.115.0\nAPI docs at http://127.0.0.1:8000/docs\n" in text
+    assert "Found main:app in main.py; pin it with: asyncdev main:app\n" in text
+    assert "Press h for help, r to reload, o to open the browser" in text
+    assert "Press h" not in banner()
+    assert "Press h for help, o to open the browser, c to clear" in banner(keys=True)
 
 
 def test_banner_on_all_interfaces_is_loud_and_shows_the_lan_url():
@@ -216,8 +257,8 @@ def test_banner_reload_line_and_several_urls():
 
 def test_banner_for_the_welcome_page():
     text = banner(app_description="welcome page")
-    assert "the welcome page (no APP given)" in text
-    assert "run your module:app with uvicorn" in text
+    assert "the welcome page (no app found; the page says where it looked)" in text
+    assert "run your app with uvicorn, gunicorn or granian" in text
 
 
 def test_banner_colour():

@@ -37,6 +37,7 @@ ASGI_64K = App("asgi_64k:app", "asgi")
 ASGI_UPLOAD = App("asgi_upload:app", "asgi")
 WSGI_HELLO = App("wsgi_hello:app", "wsgi")
 FLASK_HELLO = App("flask_hello:app", "flask")
+FASTAPI_HELLO = App("fastapi_hello:app", "asgi")
 WS_ECHO = App("ws_echo:app", "asgi")
 DJANGO = App("benchproject.wsgi:application", "django", DJANGO_DIR,
              asgi_target="benchproject.asgi:application", edit_file="benchproject/views.py")
@@ -172,6 +173,23 @@ def _flask_run(app: App, port: int) -> Launch:
             {"FLASK_APP": app.target})
 
 
+def _flask_command(*, debug: bool) -> Callable[[App, int], Launch]:
+    def launch(app: App, port: int) -> Launch:
+        cmd = [PY, "-m", "flask", "run", "--host", "127.0.0.1", "--port", str(port)]
+        if debug:
+            cmd.insert(3, "--debug")  # what people type: reload and debugger on
+        return cmd, {"FLASK_APP": app.target}
+    return launch
+
+
+def _fastapi(command: str) -> Callable[[App, int], Launch]:
+    def launch(app: App, port: int) -> Launch:
+        module = app.target.partition(":")[0]
+        return [PY, "-m", "fastapi", command, f"{module}.py", "--host", "127.0.0.1",
+                "--port", str(port)], {}
+    return launch
+
+
 # -- the tables --------------------------------------------------------------------
 
 _ASYNCDEV = ("asyncdev._cli",)
@@ -208,6 +226,44 @@ STARTUP_SERVERS = [
     *ASGI_SERVERS,
     Server("asyncdev-reload", "asyncdev", (*_ASYNCDEV, "watchfiles"), _asyncdev(reload=True)),
     Server("uvicorn-reload", "uvicorn", (*_UVICORN, "watchfiles"), _uvicorn(reload=True)),
+]
+
+# Spawn to first response of a framework's app, reload off and on, beside the framework's
+# own command and uvicorn (the "startup-*" cells).
+STARTUP_FLASK_SERVERS = [
+    Server("asyncdev", "asyncdev", _ASYNCDEV, _asyncdev(reload=False)),
+    Server("asyncdev-reload", "asyncdev", (*_ASYNCDEV, "watchfiles"), _asyncdev(reload=True)),
+    Server("flask-run", "flask", ("flask",), _flask_command(debug=False),
+           note="flask run: no reload"),
+    Server("flask-run-debug", "flask", ("flask",), _flask_command(debug=True),
+           note="flask run --debug: reload and debugger"),
+    Server("uvicorn-wsgi", "uvicorn", _UVICORN, _uvicorn(interface="wsgi")),
+    Server("uvicorn-wsgi-reload", "uvicorn", (*_UVICORN, "watchfiles"),
+           _uvicorn(interface="wsgi", reload=True)),
+]
+
+STARTUP_FASTAPI_SERVERS = [
+    Server("asyncdev", "asyncdev", _ASYNCDEV, _asyncdev(reload=False)),
+    Server("asyncdev-reload", "asyncdev", (*_ASYNCDEV, "watchfiles"), _asyncdev(reload=True)),
+    Server("fastapi-run", "fastapi", ("fastapi_cli",), _fastapi("run"),
+           note="fastapi run: no reload"),
+    Server("fastapi-dev", "fastapi", ("fastapi_cli", "watchfiles"), _fastapi("dev"),
+           note="fastapi dev: reload"),
+    Server("uvicorn", "uvicorn", _UVICORN, _uvicorn(http=None)),
+    Server("uvicorn-reload", "uvicorn", (*_UVICORN, "watchfiles"), _uvicorn(http=None,
+                                                                           reload=True)),
+]
+
+STARTUP_DJANGO_SERVERS = [
+    Server("asyncdev", "asyncdev", _ASYNCDEV, _asyncdev(reload=False), note="WSGI entry point"),
+    Server("asyncdev-reload", "asyncdev", (*_ASYNCDEV, "watchfiles"), _asyncdev(reload=True),
+           note="WSGI entry point"),
+    Server("django-runserver", "django", ("django",), _runserver(reload=False),
+           note="--noreload"),
+    Server("django-runserver-reload", "django", ("django",), _runserver(reload=True)),
+    Server("uvicorn", "uvicorn", _UVICORN, _uvicorn(http=None), note="ASGI entry point"),
+    Server("uvicorn-reload", "uvicorn", (*_UVICORN, "watchfiles"),
+           _uvicorn(http=None, reload=True), note="ASGI entry point"),
 ]
 
 RELOAD_SERVERS = [

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import AppLike, Config
 
 if TYPE_CHECKING:
+    from ._discovery import Discovery
     from ._server.server import Server
 
 __all__ = ["run", "serve"]
@@ -37,9 +38,10 @@ def serve(
         raise SystemExit(code)
 
 
-def run(config: Config) -> int:
-    """Run ``config`` to completion and return the process exit code."""
-    from ._envfile import apply_env_file
+def run(config: Config, *, found: Discovery | None = None) -> int:
+    """Run ``config`` to completion and return the process exit code; ``found`` says how
+    the app was discovered (for the banner)."""
+    from ._envfile import load_env_files
     from ._logging import configure_logging
 
     configure_logging(config)
@@ -54,20 +56,21 @@ def run(config: Config) -> int:
             if reason is None:
                 # The env file is left to each server process, so that every reload
                 # reads it afresh (values inherited from here would win over it).
-                return supervise(config, functools.partial(_banner_announce, config))
+                return supervise(
+                    config, functools.partial(_banner_announce, config, found=found)
+                )
             logging.getLogger("asyncdev.error").warning(
                 "Reload is off: %s. Run the program as a script or with python -m.", reason
             )
             config = config.replace(reload=False)
-    if config.env_file:
-        apply_env_file(config.env_file)
+    load_env_files(config)
     if config.reload:
         from ._reload.child import run_child
 
         return run_child(config)
     from ._server.run import run_server
 
-    return run_server(config, announce=_announce(config))
+    return run_server(config, announce=_announce(config, found))
 
 
 def _banner_announce(config: Config, **details: Any) -> None:
@@ -76,14 +79,40 @@ def _banner_announce(config: Config, **details: Any) -> None:
     announce(config, **details)
 
 
-def _announce(config: Config) -> Callable[[Server, str], None]:
+def _announce(config: Config, found: Discovery | None) -> Callable[[Server, str], None]:
     def announce(server: Server, loop_name: str) -> None:
+        from ._envfile import loaded_notes
+
         loaded = server.loaded
         assert loaded is not None
-        integration = loaded.integration
         _banner_announce(config, description=loaded.description, interface=loaded.interface,
-                         loop_name=loop_name, addresses=server.addresses,
-                         framework=integration.framework if integration else None,
-                         notes=integration.notes if integration else ())
+                         loop_name=loop_name, addresses=server.addresses, found=found,
+                         framework=loaded.framework,
+                         notes=[*loaded.notes, *loaded_notes()],
+                         keys=config.install_signal_handlers and _listen_to_keys(server))
 
     return announce
+
+
+def _listen_to_keys(server: Server) -> bool:
+    """Without reload, the terminal's keys act on this process's server (no r)."""
+    from ._terminal import CLEAR, KeyReader, help_text, keys_available, open_browser
+
+    if not keys_available():
+        return False
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+
+    def on_key(key: str) -> None:
+        key = key.lower()
+        if key == "q":
+            loop.call_soon_threadsafe(server.request_shutdown)
+        elif key == "o" and server.port is not None:
+            open_browser(server.url + "/")
+        elif key in ("c", "h", "?"):
+            sys.stdout.write(CLEAR if key == "c" else help_text(reload=False) + "\n")
+            sys.stdout.flush()
+
+    KeyReader(on_key)  # restores the terminal at exit
+    return True

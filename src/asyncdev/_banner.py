@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from ._frameworks import URL_PLACEHOLDER
 from ._logging import BOLD, BOLD_MAGENTA, DIM, YELLOW, paint, should_use_colour
 from ._sockets import format_url
 from ._version import __version__
@@ -23,8 +24,14 @@ if TYPE_CHECKING:
     import datetime
 
     from ._config import Config
+    from ._discovery import Discovery
 
-__all__ = ["announce", "format_banner", "lan_address", "print_banner"]
+__all__ = ["KEYS_LINE", "announce", "format_banner", "lan_address", "print_banner",
+           "production_command"]
+
+KEYS_LINE = "Press h for help, r to reload, o to open the browser, c to clear, q to quit."
+# Without reload there is nothing for r to do.
+KEYS_LINE_NO_RELOAD = "Press h for help, o to open the browser, c to clear, q to quit."
 
 _INTERFACE_LABELS = {"asgi3": "ASGI 3", "asgi2": "ASGI 2", "wsgi": "WSGI"}
 
@@ -56,6 +63,32 @@ def _display_url(url: str) -> str:
     return url
 
 
+def _module_target(description: str) -> str:
+    """``pkg.main:app`` for ``src/pkg/main.py:app`` (the top package's parent is where
+    the production server must run from); import strings stay as they are."""
+    path, sep, attr = description.rpartition(":")
+    if not path.endswith(".py"):
+        return description
+    directory, filename = os.path.split(os.path.abspath(path))
+    parts = [] if filename == "__init__.py" else [filename[:-3]]
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        directory, package = os.path.split(directory)
+        parts.insert(0, package)
+    return ".".join(parts) + sep + attr
+
+
+def production_command(description: str, interface: str, framework: str | None,
+                       *, factory: bool = False) -> str:
+    """A command that serves the same app in production, as it would be typed."""
+    target = _module_target(description)
+    if framework is not None and framework.startswith("Django"):
+        project = target.partition(":")[0].rpartition(".")[0] or "mysite"
+        return f"gunicorn {project}.wsgi or uvicorn {project}.asgi:application"
+    if interface == "wsgi":
+        return f"gunicorn '{target}()'" if factory else f"gunicorn {target}"
+    return f"uvicorn {target}" + (" --factory" if factory else "")
+
+
 def format_banner(
     *,
     version: str,
@@ -71,6 +104,9 @@ def format_banner(
     now: datetime.datetime | None = None,
     framework: str | None = None,
     notes: Sequence[str] = (),
+    found: str | None = None,
+    keys: bool = False,
+    factory: bool = False,
 ) -> str:
     """The startup text, in the spirit of Django's runserver. Ends with a newline."""
     stamp_format = "%B %d, %Y - %H:%M:%S"
@@ -78,27 +114,36 @@ def format_banner(
     kind = _INTERFACE_LABELS.get(interface, interface)
     shown = [paint(_display_url(u), BOLD, colour) for u in urls] or ["(no address)"]
     if app_description == "welcome page":
-        app_part = "the welcome page (no APP given)"
-        production_app = "your module:app"
+        app_part = "the welcome page (no app found; the page says where it looked)"
+        production = "your app with uvicorn, gunicorn or granian"
     else:
         app_part = f"app {app_description} ({kind})"
-        production_app = (
-            f"the same {app_description}" if ":" in app_description else "the same app"
-        )
-    lines = [paint(stamp, DIM, colour)]
+        production = production_command(app_description, interface, framework,
+                                        factory=factory)
+    lines = [
+        paint(stamp, DIM, colour),
+        f"asyncdev {version}, {app_part}, loop {loop_name}",
+    ]
+    if found:
+        lines.append(found)
+    base_url = _display_url(urls[0]).rstrip("/") if urls else ""
+    shown_notes = [note.replace(URL_PLACEHOLDER, base_url) for note in notes]
     if framework:
-        # As runserver says it: "Django version 5.2.1, using settings 'mysite.settings'".
         name, _, framework_version = framework.rpartition(" ")
-        lines.append(", ".join([f"{name} version {framework_version}", *notes]))
-    lines.append(f"asyncdev {version}, {app_part}, loop {loop_name}")
+        if name == "Django" and shown_notes and shown_notes[0].startswith("using settings"):
+            # runserver's own line: "Django version 5.2.1, using settings 'mysite.settings'"
+            lines.append(f"Django version {framework_version}, {shown_notes.pop(0)}")
+        else:
+            lines.append(f"Using {framework}")
+    lines.extend(shown_notes)
     if reload:
         where = ", ".join(reload_dirs) if reload_dirs else os.getcwd()
         lines.append(f"Watching for file changes in {where}")
     lines.append("Starting development server at " + " and ".join(shown))
-    lines.append("Quit the server with CONTROL-C.")
+    keys_line = f" {KEYS_LINE if reload else KEYS_LINE_NO_RELOAD}" if keys else ""
+    lines.append("Quit the server with CONTROL-C." + keys_line)
     lines.append(paint(
-        "This is a development server. Do not use it in production: run "
-        f"{production_app} with uvicorn, gunicorn or granian.",
+        f"This is a development server. Do not use it in production: run {production}.",
         YELLOW,
         colour,
     ))
@@ -131,8 +176,7 @@ def print_banner(
     colour: bool | None = None,
     reload_dirs: Sequence[str] = (),
     stream: IO[str] | None = None,
-    framework: str | None = None,
-    notes: Sequence[str] = (),
+    **extra: Any,
 ) -> None:
     """Print the banner to stdout (or ``stream``), finding the LAN URL when needed."""
     out = stream if stream is not None else sys.stdout
@@ -151,8 +195,7 @@ def print_banner(
         lan_url=lan_url,
         colour=should_use_colour(colour, out),
         reload_dirs=reload_dirs,
-        framework=framework,
-        notes=notes,
+        **extra,
     )
     out.write(text)
     out.flush()
@@ -166,18 +209,25 @@ def announce(
     loop_name: str,
     addresses: Sequence[Any],
     reload_dirs: Sequence[str] | None = None,
+    found: Discovery | None = None,
     framework: str | None = None,
     notes: Sequence[str] = (),
+    keys: bool = False,
 ) -> None:
     """Print the banner for a server of ``config`` listening on ``addresses``;
-    ``reload_dirs`` (when reloading) are the watched directories."""
+    ``reload_dirs`` (when reloading) are the watched directories, ``found`` how the app
+    was discovered, ``framework`` and ``notes`` what the serving process reported,
+    ``keys`` whether the terminal's single-key commands are on. Opens the browser if
+    ``config.open_browser``."""
     first = addresses[0] if addresses else None
+    urls = [format_url(address, config.scheme) for address in addresses]
+    found_line = found.banner_line() if found is not None and found.found else None
     print_banner(
         version=__version__,
         app_description=description,
         interface=interface,
         loop_name=loop_name,
-        urls=[format_url(address, config.scheme) for address in addresses],
+        urls=urls,
         reload=reload_dirs is not None,
         bound_all_interfaces=config.uds is None and config.host in ("0.0.0.0", "::", ""),
         port=first[1] if isinstance(first, tuple) else None,
@@ -186,4 +236,11 @@ def announce(
         reload_dirs=reload_dirs or (),
         framework=framework,
         notes=notes,
+        found=found_line,
+        keys=keys,
+        factory=config.factory,
     )
+    if config.open_browser and urls and urls[0].startswith("http"):
+        from ._terminal import open_browser
+
+        open_browser(_display_url(urls[0]))

@@ -1,9 +1,15 @@
 """The command line: ``asyncdev [APP] [ADDRPORT] [options]`` -> ``Config`` -> ``_api.run``.
 
 Every option maps 1:1 to a ``Config`` field and can also come from an ``ASYNCDEV_<NAME>``
-environment variable (the command line wins). ADDRPORT follows Django's runserver
+environment variable or ``[tool.asyncdev]`` in pyproject.toml (the command line wins);
+with no APP, ``_discovery`` finds one. ADDRPORT follows Django's runserver
 syntax. Errors a user can meet print ``Error: ...`` on stderr and exit 1; argparse's
 usage errors exit 2. ``main(argv)`` returns the exit code.
+
+Longer than most modules: the option table (one entry per option, keeping its flag,
+Config field, environment variable and help together) is a third of it, and where
+options come from (command line, environment, env files, PORT, ``[tool.asyncdev]``) is
+one job best read in one place.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import LOG_LEVELS, Config
 from ._errors import AppImportError, AsyncdevError, ConfigError
+
+if TYPE_CHECKING:
+    from ._discovery import Discovery
 
 __all__ = ["OPTIONS", "CLIError", "build_config", "main", "parse_addrport", "version_text"]
 
@@ -131,7 +140,8 @@ OPTIONS: tuple[Option, ...] = (
     # Address
     _o("--host", "host", "str", "Interface to bind (default 127.0.0.1; 0.0.0.0 for the LAN).",
        "address", metavar="HOST"),
-    _o("--port", "port", "int", "Port to bind (default 8000; 0 picks a free one).",
+    _o("--port", "port", "int",
+       "Port to bind (default: PORT, else 8000 or the next free one; 0 picks a free one).",
        "address", metavar="PORT"),
     _o("--uds", "uds", "str", "Listen on this Unix domain socket instead.", "address",
        metavar="PATH"),
@@ -147,8 +157,17 @@ OPTIONS: tuple[Option, ...] = (
     _o("--app-dir", "app_dir", "str",
        "Directory put first on sys.path to import APP from (default: current directory).",
        "application", metavar="DIR"),
-    _o("--env-file", "env_file", "str", "Load KEY=VALUE lines from this .env file.",
-       "application", metavar="PATH"),
+    _o("--env-file", "env_file", "list",
+       "Load KEY=VALUE lines from this file (repeatable, a later file wins; the real "
+       "environment always wins).", "application", metavar="PATH"),
+    _o("--dotenv", "dotenv", "bool",
+       "Load .env (and .flaskenv) from the current directory when present (default on; "
+       "--no-env-file loads no file at all).", "application", negative=("--no-env-file",),
+       positive=False),
+    _o("--dev-mode", "dev_mode", "bool",
+       "Put the framework in its development mode, as its own dev command does (Flask "
+       "debug) unless you set it (default on).", "application",
+       negative=("--no-dev-mode",), positive=False),
     _o("--root-path", "root_path", "str",
        "Mount point when behind a proxy prefix, e.g. /api (ASGI root_path, WSGI SCRIPT_NAME).",
        "application", metavar="PATH"),
@@ -171,6 +190,9 @@ OPTIONS: tuple[Option, ...] = (
        "Glob of files never watched (repeatable).", "reload", metavar="GLOB"),
     _o("--reload-delay", "reload_delay", "float",
        "Seconds to gather changes before reloading (default 0.05).", "reload", metavar="S"),
+    _o("--reload-grace", "reload_grace", "float",
+       "On reload, let the old process finish its requests for this long (default 1).",
+       "reload", metavar="S"),
     # Logging and output
     _o("--log-level", "log_level", "choice", "Log level (default info).", "logging",
        choices=LOG_LEVELS),
@@ -234,6 +256,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("--debug-errors", "debug_errors", "bool",
        "Error pages with tracebacks (default: for loopback clients only).", "dx",
        negative=("--no-debug-errors",)),
+    _o("--open", "open_browser", "flag", "Open the browser once the server is up.", "dx"),
     _o("--browser-reload", "browser_reload", "bool",
        "Refresh open pages after a reload.", "dx", negative=("--no-browser-reload",)),
     _o("--allowed-host", "allowed_hosts", "list",
@@ -253,8 +276,7 @@ OPTIONS: tuple[Option, ...] = (
     # Django
     _o("--settings", "django_settings", "str",
        "Serve the Django project with these settings, e.g. mysite.settings (default with "
-       "no APP: DJANGO_SETTINGS_MODULE, else the one manage.py sets).",
-       "django", metavar="MODULE"),
+       "no APP: the one manage.py sets).", "django", metavar="MODULE"),
     _o("--django-static", "django_static", "choice",
        "Django's static files at STATIC_URL: auto (when DEBUG is on, as runserver), on "
        "(as --insecure), off (as --nostatic).", "django", choices=("auto", "on", "off")),
@@ -277,7 +299,7 @@ _GROUPS = {
 }
 
 # The CLI's own defaults where they differ from Config's (runserver reloads by default).
-CLI_DEFAULTS: dict[str, Any] = {"reload": True}
+CLI_DEFAULTS: dict[str, Any] = {"reload": True, "dotenv": True, "dev_mode": True}
 
 _FLAG_OF_FIELD = {option.field: option.flag for option in OPTIONS}
 _FLAG_OF_FIELD.update({"app": "APP"})
@@ -399,7 +421,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description=(
             "The development server for Python web apps (ASGI and WSGI). "
             "Every option can also be set as ASYNCDEV_<OPTION> in the environment, "
-            "e.g. ASYNCDEV_PORT=9000 or ASYNCDEV_RELOAD=false."
+            "e.g. ASYNCDEV_PORT=9000 or ASYNCDEV_RELOAD=false, or under [tool.asyncdev] "
+            "in pyproject.toml."
         ),
         epilog=(
             "examples: asyncdev main:app | asyncdev myproject.wsgi 0:8000 | "
@@ -411,7 +434,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "app", nargs="?", metavar="APP",
         help="pkg.module:attr, pkg.module (attr app or application) or path/to/file.py[:attr]; "
-             "none serves a welcome page",
+             "none: found in [tool.asyncdev], manage.py, FLASK_APP, main.py, app.py..., "
+             "else a welcome page",
     )
     parser.add_argument(
         "addrport", nargs="?", metavar="ADDRPORT",
@@ -470,12 +494,24 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def build_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-                 *, prog: str | None = None) -> Config:
+                 *, prog: str | None = None, cwd: str | None = None) -> Config:
     """Parse ``argv`` (default ``sys.argv[1:]``) and ``environ`` into a Config.
 
     Raises ``CLIError`` or ``ConfigError`` for user mistakes; argparse itself exits 2.
     """
+    return build(argv, environ, prog=prog, cwd=cwd)[0]
+
+
+def build(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+          *, prog: str | None = None, cwd: str | None = None
+          ) -> tuple[Config, Discovery | None]:
+    """The Config, and how the app was found when no APP was given (else None).
+
+    Precedence, highest first: the command line, ASYNCDEV_* variables (the real
+    environment, then those in env files), PORT, ``[tool.asyncdev]`` in pyproject.toml.
+    """
     env = os.environ if environ is None else environ
+    cwd = cwd or os.getcwd()
     parser = build_parser(prog)
     namespace = parser.parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
     cli = vars(namespace)
@@ -497,11 +533,13 @@ def build_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
             f"port, as in {app}:8000."
         )
     for field_name in ("reload_dirs", "reload_includes", "reload_excludes", "allowed_hosts",
-                       "static"):
+                       "static", "env_file"):
         if field_name in cli:
             cli[field_name] = list(cli[field_name])
     if "forwarded_allow_ips" in cli:
         cli["forwarded_allow_ips"] = [ip for group in cli["forwarded_allow_ips"] for ip in group]
+    if cli.get("dotenv") is False and cli.get("env_file"):
+        raise CLIError("Give either --env-file or --no-env-file, not both.")
 
     if addrport is not None:
         given = [flag for flag, key in (("--host", "host"), ("--port", "port")) if key in cli]
@@ -516,47 +554,109 @@ def build_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         cli["port"] = port
 
     try:
-        # The .env file may itself hold ASYNCDEV_* options (the real environment wins).
-        # Only those are read here: os.environ is left alone, because each server
-        # process loads the file itself so that a reload sees its new contents.
-        env_file = cli.get("env_file", env.get(ENV_PREFIX + "ENV_FILE"))
-        if env_file:
-            from ._envfile import parse_env_file
+        from ._discovery import read_tool_options
 
-            from_file = {
-                key: value for key, value in parse_env_file(env_file).items()
-                if key.startswith(ENV_PREFIX)
-            }
-            env = {**from_file, **env}
-
+        pyproject, tool = read_tool_options(cwd)
+        from_file = _from_tool_table(tool, pyproject)
         values: dict[str, Any] = dict(CLI_DEFAULTS)
-        values.update(_from_environment(env))
-        if app is None and env.get(ENV_PREFIX + "APP"):
-            app = env[ENV_PREFIX + "APP"]
+        values.update(from_file)
+        # Env files may themselves hold ASYNCDEV_* options (the real environment wins).
+        # Only those are read here: os.environ is left alone, because each server
+        # process loads the files itself so that a reload sees their new contents.
+        env = {**_options_in_env_files(cli, env, values, cwd), **env}
+        from_env = _from_environment(env)
+        if "port" not in from_env and env.get("PORT"):
+            # Hosting platforms (and fastapi dev) give the port this way.
+            try:
+                from_env["port"] = int(env["PORT"])
+            except ValueError:
+                raise CLIError(f"PORT: {env['PORT']!r} is not a port number.") from None
+        values.update(from_env)
         if addrport is not None or "host" in cli or "port" in cli:
             # An address on the command line replaces the environment's as a whole.
             values.pop("host", None)
             values.pop("port", None)
         values.update(cli)
+        if cli.get("dotenv") is False:
+            values["env_file"] = []
+        values.setdefault("port_fallback", "port" not in values and values.get("fd") is None)
+        found: Discovery | None = None
+        if app is None and values.get("django_settings") is None:
+            from ._discovery import discover
+
+            found = discover(cwd, env)
+            if found.found:
+                app = found.app
+                if found.factory:
+                    values["factory"] = True
+                if found.how.startswith("[tool.asyncdev]") and pyproject is not None:
+                    # Named relative to the project, wherever in it the command runs.
+                    values.setdefault("app_dir", os.path.dirname(pyproject))
+                if found.django_settings is not None:
+                    values["django_settings"] = found.django_settings
+            else:
+                found = None
         values["app"] = app
-        _django_project(values, env)
-        return Config(**values)
+        return Config(**values), found
     except ConfigError as exc:
         raise ConfigError(_with_flag_names(str(exc))) from None
 
 
-def _django_project(values: dict[str, Any], env: Mapping[str, str]) -> None:
-    """With no APP, a Django project: --settings, DJANGO_SETTINGS_MODULE, or the
-    default a manage.py in the app directory sets (read, never imported)."""
-    if values.get("app") is not None or values.get("django_settings"):
-        return
-    settings = env.get("DJANGO_SETTINGS_MODULE")
-    if not settings:
-        from ._discovery import django_settings_of
+def _options_in_env_files(cli: Mapping[str, Any], env: Mapping[str, str],
+                          values: Mapping[str, Any], cwd: str) -> dict[str, str]:
+    """The ASYNCDEV_* variables of the env files this command would load."""
+    files: list[str] = list(cli.get("env_file", ()))
+    if not files and env.get(ENV_PREFIX + "ENV_FILE"):
+        files = _comma_list(env[ENV_PREFIX + "ENV_FILE"])
+    if not files:
+        files = list(values.get("env_file", ()))
+    dotenv = cli.get("dotenv", values.get("dotenv", True))
+    if dotenv:
+        files = [name for name in (".flaskenv", ".env")
+                 if os.path.isfile(os.path.join(cwd, name))] + files
+    else:
+        files = []
+    if not files:
+        return {}
+    from ._envfile import merged_env_files
 
-        settings = django_settings_of(values.get("app_dir") or os.getcwd())
-    if settings:
-        values["django_settings"] = settings
+    return {key: value for key, value in merged_env_files(files).items()
+            if key.startswith(ENV_PREFIX)}
+
+
+_OPTION_OF_KEY = {option.flag.lstrip("-"): option for option in OPTIONS}
+_OPTION_OF_KEY.update({option.field.replace("_", "-"): option for option in OPTIONS})
+_OPTION_OF_KEY.update({negative.lstrip("-"): option for option in OPTIONS
+                       for negative in option.negative})
+
+
+def _from_tool_table(table: Mapping[str, Any], path: str | None) -> dict[str, Any]:
+    """``[tool.asyncdev]`` as Config values: keys are the long flags without dashes
+    (``port``, ``reload-dir``, ``env-file``) or the field names; ``app`` is read by
+    discovery."""
+    values: dict[str, Any] = {}
+    for key, given in table.items():
+        value = given
+        if key == "app" or (key == "factory" and "app" in table):
+            continue  # discovery reads them together: an APP given here has its own
+        option = _OPTION_OF_KEY.get(key.replace("_", "-"))
+        where = f"{path} [tool.asyncdev] {key}"
+        if option is None:
+            raise CLIError(f"{where}: unknown option. Use the long flags' names, as in "
+                           "port = 9000 or reload-dir = [\"src\"].")
+        if key.replace("_", "-") in (n.lstrip("-") for n in option.negative):
+            value = not value if isinstance(value, bool) else value
+        if option.kind in ("list", "commalist") and isinstance(value, str):
+            value = [value]
+        elif not isinstance(value, (str, int, float, bool, list)):
+            raise CLIError(f"{where}: {value!r} is not a valid value.")
+        elif isinstance(value, str) and option.kind not in ("str", "choice"):
+            try:
+                value = _convert(option, value)
+            except ValueError as exc:
+                raise CLIError(f"{where}: {exc}.") from None
+        values[option.field] = value
+    return values
 
 
 def _with_flag_names(message: str) -> str:
@@ -587,10 +687,10 @@ def _report(exc: BaseException) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     try:
-        config = build_config(argv)
+        config, found = build(argv)
         from ._api import run
 
-        return run(config)
+        return run(config, found=found)
     except AsyncdevError as exc:
         _report(exc)
         return 1

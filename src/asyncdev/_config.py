@@ -37,8 +37,13 @@ class Config:
     """Every option of the server. See README.rst for the CLI flag of each."""
 
     app: AppLike = None
+    # A Django project served without APP: its settings module (the Django integration
+    # loads the project's ASGI_APPLICATION or WSGI_APPLICATION).
+    django_settings: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # When the port was not chosen by the user: a busy one moves on to the next free.
+    port_fallback: bool = False
     uds: str | None = None
     fd: int | None = None
     backlog: int = 2048
@@ -47,7 +52,10 @@ class Config:
     interface: Interface = "auto"
     factory: bool = False
     app_dir: str | None = None
-    env_file: str | None = None
+    # KEY=VALUE files loaded in order (a later one wins), never over the real environment.
+    env_file: tuple[str, ...] = ()
+    # Also load .env (and .flaskenv) from the current directory when present.
+    dotenv: bool = False
     root_path: str = ""
     lifespan: LifespanMode = "auto"
     threads: int = field(default_factory=_default_threads)
@@ -58,6 +66,9 @@ class Config:
     reload_includes: tuple[str, ...] = ()
     reload_excludes: tuple[str, ...] = ()
     reload_delay: float = 0.05
+    # How long a reload lets the old process finish what it is serving (the new one
+    # serves everything else at once). Stopping uses timeout_graceful_shutdown.
+    reload_grace: float = 1.0
 
     # Logging and output
     log_level: str = "info"
@@ -108,11 +119,13 @@ class Config:
     forwarded_allow_ips: tuple[str, ...] = ()
     server_header: bool = True
     date_header: bool = True
+    # Put the framework in its development mode (Flask's debug) unless the user set it.
+    dev_mode: bool = False
+    open_browser: bool = False
 
-    # Django projects (see _features/django): the settings module to serve when no app
-    # is given; static files through the staticfiles finders ("auto": when DEBUG is
-    # on, "on": always, as --insecure, "off": --nostatic); system checks at start.
-    django_settings: str | None = None
+    # Django projects (see _features/django): static files through the staticfiles
+    # finders ("auto": when DEBUG is on, "on": always, as --insecure, "off":
+    # --nostatic); system checks in each server process.
     django_static: Literal["auto", "on", "off"] = "auto"
     django_checks: bool = True
 
@@ -121,11 +134,13 @@ class Config:
 
     def __post_init__(self) -> None:
         for name in ("reload_dirs", "reload_includes", "reload_excludes", "allowed_hosts",
-                     "forwarded_allow_ips"):
+                     "forwarded_allow_ips", "env_file"):
             value = getattr(self, name)
-            if isinstance(value, str):
+            if value is None:
+                value = ()
+            elif isinstance(value, (str, os.PathLike)):
                 value = (value,)
-            object.__setattr__(self, name, tuple(value))
+            object.__setattr__(self, name, tuple(os.fspath(item) for item in value))
         object.__setattr__(self, "static", tuple(_static_pair(s) for s in self.static))
         self._validate()
 
@@ -156,7 +171,7 @@ class Config:
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             _bad("root_path", self.root_path, "a path like /api (leading slash, none at the end)")
         for name in ("timeout_keep_alive", "timeout_graceful_shutdown", "timeout_request_head",
-                     "timeout_body", "reload_delay"):
+                     "timeout_body", "reload_delay", "reload_grace"):
             _positive(name, getattr(self, name), allow_zero=name == "reload_delay")
         for name in ("ws_ping_interval", "ws_ping_timeout"):
             if getattr(self, name) is not None:

@@ -1,5 +1,7 @@
 """``.env`` files: ``parse_env_file(path)`` reads ``KEY=VALUE`` lines, ``apply_env_file``
-loads them into ``os.environ`` without overriding what is already set.
+loads them into ``os.environ`` without overriding what is already set, and
+``load_env_files(config)`` loads every file a server process should (each process
+loads them afresh, so a reload sees an edited file).
 
 The syntax is the common subset of python-dotenv's and docker compose's; a malformed
 line raises ``ConfigError`` naming the file and the line.
@@ -9,10 +11,19 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._errors import ConfigError
 
-__all__ = ["apply_env_file", "parse_env_file"]
+if TYPE_CHECKING:
+    from ._config import Config
+
+__all__ = ["apply_env_file", "env_files", "load_env_files", "loaded_notes", "parse_env_file"]
+
+# Loaded when present, as ``flask run`` does; .env wins over .flaskenv (Flask's order).
+AUTOMATIC_FILES = (".flaskenv", ".env")
+_loaded: list[tuple[str, int]] = []
 
 _ENV_LINE = re.compile(
     r"""^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(?P<value>.*?)\s*$"""
@@ -111,3 +122,45 @@ def apply_env_file(path: str, *, override: bool = False) -> dict[str, str]:
             os.environ[key] = value
             applied[key] = value
     return applied
+
+
+def env_files(config: Config, cwd: str | None = None) -> list[str]:
+    """The files to load for ``config``, lowest precedence first: the automatic
+    ``.flaskenv`` and ``.env`` when present, then every ``--env-file`` in order."""
+    base = cwd or os.getcwd()
+    found = [name for name in AUTOMATIC_FILES if config.dotenv
+             and os.path.isfile(os.path.join(base, name))]
+    return [*found, *config.env_file]
+
+
+def merged_env_files(paths: Sequence[str]) -> dict[str, str]:
+    """The variables of ``paths``, a later file winning over an earlier one."""
+    merged: dict[str, str] = {}
+    for path in paths:
+        merged.update(parse_env_file(path))
+    return merged
+
+
+def load_env_files(config: Config, cwd: str | None = None) -> list[tuple[str, int]]:
+    """Load ``config``'s env files into ``os.environ``; none overrides a variable that
+    is already set. Returns ``(file, variables it set)`` pairs, also kept for the banner."""
+    paths = env_files(config, cwd)
+    winner: dict[str, tuple[str, str]] = {}
+    for path in paths:
+        for key, value in parse_env_file(path).items():
+            winner[key] = (path, value)
+    counts = dict.fromkeys(paths, 0)
+    for key, (path, value) in winner.items():
+        if key not in os.environ:
+            os.environ[key] = value
+            counts[path] += 1
+    _loaded[:] = list(counts.items())
+    return list(_loaded)
+
+
+def loaded_notes() -> list[str]:
+    """Banner lines for the env files this process loaded."""
+    return [
+        f"Loaded {count} variable{'s' if count != 1 else ''} from {path}"
+        for path, count in _loaded
+    ]

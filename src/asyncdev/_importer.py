@@ -54,6 +54,9 @@ class LoadedApp:
     # Whether the server runs the ASGI lifespan protocol with it: a WSGI app has no
     # startup or shutdown hooks, and asyncdev's own pages need none.
     lifespan: bool = True
+    # For the banner: "Flask 3.1.0", and lines such as "API docs at {url}/docs".
+    framework: str | None = None
+    notes: tuple[str, ...] = ()
     # The framework's per-process part (Django: checks, static files, templates).
     integration: Integration | None = None
 
@@ -64,12 +67,16 @@ def load_app(config: Config) -> LoadedApp:
     if target is None:
         raise AppImportError("No app was given. Give one like main:app.")
     _prepare_sys_path(config.app_dir)
-    if isinstance(target, str):
-        obj, description = _import_from_string(target)
-    else:
-        obj, description = target, _describe_callable(target)
-    if config.factory:
-        obj = _call_factory(obj, description)
+    from ._frameworks import development_environment, prepare
+
+    # The framework reads its development switches while the app is created.
+    with development_environment(enabled=config.dev_mode) as dev_env:
+        if isinstance(target, str):
+            obj, description = _import_from_string(target)
+        else:
+            obj, description = target, _describe_callable(target)
+        if config.factory:
+            obj = _call_factory(obj, description)
     if not callable(obj):
         raise AppImportError(
             f'"{description}" is not callable (it is {_a_type(obj)}). Give the ASGI or WSGI '
@@ -80,7 +87,9 @@ def load_app(config: Config) -> LoadedApp:
         interface = detect_interface(obj, description=description)
     else:
         interface = config.interface
-    return LoadedApp(obj, interface, description, lifespan=interface != "wsgi")
+    framework, notes = prepare(obj, dev_env)
+    return LoadedApp(obj, interface, description, lifespan=interface != "wsgi",
+                     framework=framework, notes=notes)
 
 
 # --- interface detection --------------------------------------------------------------

@@ -51,14 +51,35 @@ def new_event_loop(name: str = "auto") -> tuple[asyncio.AbstractEventLoop, Resol
 
 @contextlib.contextmanager
 def current_loop(name: str = "auto") -> Iterator[tuple[asyncio.AbstractEventLoop, ResolvedLoop]]:
-    """A new loop set as the thread's current one, then closed (async generators first)."""
+    """A new loop set as the thread's current one, then closed: tasks still pending are
+    cancelled first (as ``asyncio.run`` does), then async generators are finalised."""
     loop, resolved = new_event_loop(name)
     asyncio.set_event_loop(loop)
     try:
         yield loop, resolved
     finally:
         try:
+            _cancel_leftover_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and settle the tasks still pending when the loop is about to close.
+
+    A task left pending (the app's lifespan after a second Ctrl+C or a start that was
+    interrupted) would be closed by the garbage collector at exit instead, with the
+    app's context managers failing and logging while the interpreter shuts down.
+    """
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    # Bounded: an app that swallows cancellation must not hang the exit.
+    loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
+    for task in pending:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception was never retrieved" at exit

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
+import re
 import socket
 import stat
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ._errors import StartupError
@@ -20,7 +23,12 @@ from ._errors import StartupError
 if TYPE_CHECKING:
     from ._config import Config
 
-__all__ = ["bind_sockets", "format_url"]
+__all__ = ["bind_sockets", "format_url", "suggested_command"]
+
+logger = logging.getLogger("asyncdev.error")
+
+# With no port chosen, a busy 8000 moves on to the next free port, as Vite does, up to:
+_FALLBACK_TRIES = 100
 
 
 def bind_sockets(config: Config) -> list[socket.socket]:
@@ -34,7 +42,29 @@ def bind_sockets(config: Config) -> list[socket.socket]:
         return [sock]
     if config.uds is not None:
         return [_bind_unix(config.uds, config.backlog)]
-    host, port = config.host, config.port
+    if config.port_fallback and config.port:
+        for port in range(config.port, min(config.port + _FALLBACK_TRIES, 65536)):
+            try:
+                sockets = _bind_address(config.host, port, config.backlog)
+            except _PortInUse:
+                continue
+            if port != config.port:
+                logger.warning("Port %d is in use; serving on port %d instead.",
+                               config.port, port)
+            return sockets
+    try:
+        return _bind_address(config.host, config.port, config.backlog)
+    except _PortInUse as exc:
+        raise StartupError(_bind_error_message(exc.error, config.host, config.port)) from exc
+
+
+class _PortInUse(Exception):
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _bind_address(host: str, port: int, backlog: int) -> list[socket.socket]:
     try:
         infos = socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -57,12 +87,12 @@ def bind_sockets(config: Config) -> list[socket.socket]:
             # "localhost" with port 0: the second family must share the first's port.
             addr = (addr[0], sockets[0].getsockname()[1], *addr[2:])
         try:
-            sockets.append(_bind_inet(family, type_, proto, addr, config.backlog))
+            sockets.append(_bind_inet(family, type_, proto, addr, backlog))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 for sock in sockets:
                     sock.close()
-                raise StartupError(_bind_error_message(exc, host, port)) from exc
+                raise _PortInUse(exc) from exc
             # A name with several addresses (localhost: ::1 and 127.0.0.1) is served on
             # those that work; it fails only when none does.
             first_error = first_error or exc
@@ -123,7 +153,7 @@ def _bind_error_message(exc: OSError, host: str, port: int) -> str:
     if exc.errno == errno.EADDRINUSE:
         return (
             f"Port {port} is already in use on {host}. Stop the other server, or pick "
-            f"another port (for example: asyncdev main:app {port + 1 if port else 8001})."
+            f"another port: {suggested_command(port + 1 if port else 8001)}"
         )
     if exc.errno == errno.EACCES:
         return (
@@ -133,6 +163,32 @@ def _bind_error_message(exc: OSError, host: str, port: int) -> str:
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"Cannot listen on {where}: this machine has no address {host}."
     return f"Cannot listen on {where}: {exc.strerror or exc}."
+
+
+def suggested_command(port: int, argv: list[str] | None = None) -> str:
+    """The command that started this process, with ``port`` in place of its own."""
+    args = list(sys.argv if argv is None else argv)
+    program = os.path.basename(args[0]) if args and args[0] else "asyncdev"
+    if program == "__main__.py":
+        program = "python -m asyncdev"
+    elif program != "asyncdev":
+        return f"serve(..., port={port})"
+    rest = args[1:]
+    for index, arg in enumerate(rest):
+        if arg == "--port" and index + 1 < len(rest):
+            rest[index + 1] = str(port)
+            break
+        if arg.startswith("--port="):
+            rest[index] = f"--port={port}"
+            break
+        if not arg.startswith("-") and re.fullmatch(r"(?:.*:)?\d{1,5}", arg) and (
+            index == 0 or not rest[index - 1].startswith("--")
+        ):
+            rest[index] = re.sub(r"\d{1,5}$", str(port), arg)
+            break
+    else:
+        rest.append(f"--port {port}")
+    return " ".join([program, *rest])
 
 
 def format_url(address: Any, scheme: str = "http") -> str:

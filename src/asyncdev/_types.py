@@ -76,13 +76,11 @@ class NoEvents:
 class Integration(Protocol):
     """A framework's per-process part, found by the app loader (e.g. Django's).
 
-    ``framework`` and ``notes`` go to the banner; ``allowed_hosts`` are Host names the
-    framework answers (they pass asyncdev's Host check too); ``start`` runs blocking
-    work (system checks) in a worker thread before the server reports serving; ``wrap``
-    adds the framework's middleware innermost (a ``ServerListener``)."""
+    ``allowed_hosts`` are Host names the framework answers (they pass asyncdev's Host
+    check too); ``start`` runs blocking work (system checks) in a worker thread before
+    the server reports serving; ``wrap`` adds the framework's middleware innermost (a
+    ``ServerListener``)."""
 
-    framework: str
-    notes: tuple[str, ...]
     allowed_hosts: tuple[str, ...]
 
     def start(self) -> None: ...

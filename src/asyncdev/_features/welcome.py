@@ -7,6 +7,10 @@ clients (curl, scripts); WebSockets are refused.
 
 from __future__ import annotations
 
+import html
+import os
+
+from .._discovery import SEARCH_ORDER
 from .._types import Receive, Scope, Send
 
 __all__ = ["welcome_app"]
@@ -14,7 +18,11 @@ __all__ = ["welcome_app"]
 _TEXT = """\
 asyncdev is running.
 
-You are seeing this page because no application was given.
+You are seeing this page because no application was given or found.
+asyncdev looked in {cwd}, in this order, for:
+
+{looked}
+
 Point asyncdev at your own app:
 
   asyncdev main:app               an ASGI or WSGI app named "app" in main.py
@@ -27,9 +35,10 @@ or from Python:
   import asyncdev
   asyncdev.serve(app, reload=True)
 
-This is a development server. Do not use it in production: run the same
-main:app with uvicorn, gunicorn or granian.
-"""
+This is a development server. Do not use it in production: run your app
+with uvicorn, gunicorn or granian.
+""".replace("{looked}", "\n".join(f"  - {item}" for item in SEARCH_ORDER)).replace(
+    "{cwd}", os.getcwd())
 
 _HTML = """\
 <!doctype html>
@@ -55,7 +64,12 @@ _HTML = """\
 <body>
 <main>
   <h1><span>&#10003;</span> asyncdev is running</h1>
-  <p class="lead">You are seeing this page because no application was given.</p>
+  <p class="lead">You are seeing this page because no application was given or found.</p>
+
+  <h2>Where asyncdev looked in <code>{cwd}</code>, in this order</h2>
+  <ol>
+{looked}
+  </ol>
 
   <h2>Serve your ASGI or WSGI app</h2>
   <pre>asyncdev main:app               # "app" in main.py (FastAPI, Starlette, Flask...)
@@ -69,12 +83,13 @@ asyncdev main:app 0.0.0.0:9000  # another address and port</pre>
 
 asyncdev.serve(app, reload=True)</pre>
 
-  <p class="note">This is a development server. Do not use it in production: run the same
-  <code>main:app</code> with uvicorn, gunicorn or granian.</p>
+  <p class="note">This is a development server. Do not use it in production: run your
+  app with uvicorn, gunicorn or granian.</p>
 </main>
 </body>
 </html>
-"""
+""".replace("{looked}", "\n".join(f"    <li>{html.escape(item)}</li>" for item in SEARCH_ORDER))
+_HTML = _HTML.replace("{cwd}", html.escape(os.getcwd()))
 
 _HTML_BODY = _HTML.encode("utf-8")
 _TEXT_BODY = _TEXT.encode("utf-8")

@@ -311,11 +311,9 @@ def _is_archive(path: str) -> bool:
 def run_child(config: Config) -> int:
     """Serve ``config`` on the inherited socket(s); an app that fails gets the error page."""
     _state.adopted = True
-    config = config.replace(
-        reload=False,
-        fd=None,
-        timeout_graceful_shutdown=min(config.timeout_graceful_shutdown, RELOAD_GRACE),
-    )
+    # Stopping (Ctrl+C) drains for timeout_graceful_shutdown; a reload for reload_grace
+    # (see _stop_serving).
+    config = config.replace(reload=False, fd=None)
     return _serve(config, None)
 
 
@@ -382,14 +380,15 @@ def _serve_on(
         loop.run_until_complete(server.start())
     else:
         loaded = server.loaded
-        integration = loaded.integration if loaded else None
+        from .._envfile import loaded_notes
+
         _send(
             "serving",
             description=loaded.description if loaded else None,
             interface=loaded.interface if loaded else None,
             loop=loop_name,
-            framework=integration.framework if integration else None,
-            notes=list(integration.notes) if integration else [],
+            framework=loaded.framework if loaded else None,
+            notes=[*(loaded.notes if loaded else ()), *loaded_notes()],
         )
         loop.call_later(0.2, _send_modules)
     for fd in _state.listen_fds:
@@ -414,6 +413,11 @@ def _stop_serving(server: Server, loop: asyncio.AbstractEventLoop, handoff: bool
     _handoff.stop_adopting(loop)
     if handoff:
         _handoff.hand_over_when_idle(server)
+        # A reload: the next process serves everything new, this one only finishes
+        # what it has, for --reload-grace.
+        server.config = server.config.replace(
+            timeout_graceful_shutdown=server.config.reload_grace
+        )
     server.request_shutdown()
 
 

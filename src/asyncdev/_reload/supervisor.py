@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import ConfigError
 from .dispatcher import Dispatcher, Timer
-from .entry import CHILD_ENV_VAR, RELOAD_GRACE, EntryPlan, entry_plan
+from .entry import CHILD_ENV_VAR, EntryPlan, entry_plan
 from .watch import ReloadFilter, default_reload_dirs, relative
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class Announce(Protocol):
 
     def __call__(
         self, *, description: str, interface: str, loop_name: str, addresses: list[Any],
-        reload_dirs: list[str], framework: str | None = None, notes: Sequence[str] = (),
+        reload_dirs: list[str], **details: Any,
     ) -> None: ...
 
 
@@ -193,6 +193,7 @@ class Supervisor:
         self.queued_changes: set[str] = set()
         self.detected_at = 0.0
         self.warm: list[str] = []
+        self.keys: Any = None  # the terminal's KeyReader, when stdin is one
 
     def _reload_dirs(self) -> list[str]:
         config = self.config
@@ -235,14 +236,20 @@ class Supervisor:
             # The server first: importing the watcher overlaps with its start.
             self._activate(self._spawn())
             self._start_watcher(self.roots, self.filter, recursive=True)
-            if self.config.env_file:
-                # Each child reads the file afresh; editing it is a change like any other.
-                self._watch_also([os.path.abspath(self.config.env_file)], always=True)
+            from .._envfile import AUTOMATIC_FILES
+
+            env_files = [*self.config.env_file, *(AUTOMATIC_FILES if self.config.dotenv else ())]
+            if env_files:
+                # Each child reads them afresh; editing one is a change like any other
+                # (.env may appear later: its path is watched, not the file).
+                self._watch_also([os.path.abspath(f) for f in env_files], always=True)
             # Find the virtual environments below the roots before their files change.
             self._start_thread(self.filter.scan_environments, "asyncdev-scan")
             self.dispatcher.run_until(lambda: self.stop_requested)
             self._shutdown()
         finally:
+            if self.keys is not None:
+                self.keys.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             for stop in self.watchers:
@@ -293,8 +300,9 @@ class Supervisor:
                 child.send("stop")
             else:
                 child.kill()
+        # The children drain for timeout_graceful_shutdown, then need a moment to exit.
         self.dispatcher.run_until(lambda: not self.children,
-                                  self.config.timeout_graceful_shutdown)
+                                  self.config.timeout_graceful_shutdown + _EXIT_MARGIN)
         for child in list(self.children):
             child.kill()
         self.dispatcher.run_until(lambda: not self.children, 5.0)
@@ -408,23 +416,54 @@ class Supervisor:
         self.banner_printed = True
         config = self.config
         app = config.app
-        if isinstance(app, str):
-            fallback = app
-        elif app is None and config.django_settings:
-            fallback = f"the Django project of {config.django_settings}"
-        else:
-            fallback = getattr(app, "__qualname__", "the app")
-        description = message.get("description") or fallback
+        description = message.get("description") or (
+            app if isinstance(app, str) else getattr(app, "__qualname__", "the app")
+        )
         self.announce(
             description=str(description),
             interface=message.get("interface") or config.interface,
             loop_name=message.get("loop") or config.loop,
             addresses=[sock.getsockname() for sock in self.sockets],
             reload_dirs=[relative(r, self.cwd) if r != self.cwd else r for r in self.roots],
-            framework=message.get("framework"),
-            notes=list(message.get("notes") or ()),
+            framework=message.get("framework"), notes=message.get("notes") or [],
+            keys=self._start_keys(),
         )
         sys.stdout.flush()
+
+    # -- the terminal's keys -----------------------------------------------------------------
+
+    def _start_keys(self) -> bool:
+        from .._terminal import KeyReader, keys_available
+
+        if self.keys is None and keys_available():
+            self.keys = KeyReader(lambda key: self.dispatcher.post(self._on_key, key))
+        return self.keys is not None
+
+    def _on_key(self, key: str) -> None:
+        from .._terminal import CLEAR, help_text, open_browser
+
+        key = key.lower()
+        if key == "r":
+            self.reload_now()
+        elif key == "o":
+            from .._sockets import format_url
+
+            if self.sockets and self.config.uds is None:
+                open_browser(format_url(self.sockets[0].getsockname(), self.config.scheme) + "/")
+        elif key == "c":
+            sys.stdout.write(CLEAR)
+            sys.stdout.flush()
+        elif key == "q":
+            self.stopping = True
+            self.stop_requested = True
+        elif key in ("h", "?"):
+            sys.stdout.write(help_text(reload=True) + "\n")
+            sys.stdout.flush()
+
+    def reload_now(self) -> None:
+        """Replace the server process as a file change would (the r key)."""
+        if not self.stopping:
+            self._on_changes([])
 
     def _activate(self, child: Child, *, error: str | None = None) -> None:
         child.state = "active"
@@ -540,8 +579,10 @@ class Supervisor:
         if self.reloading:
             return
         self.reloading = True
+        requested = not paths  # reload_now: once, even with no file changed
         try:
-            while self.queued_changes and not self.stopping:
+            while (self.queued_changes or requested) and not self.stopping:
+                requested = False
                 batch, self.queued_changes = sorted(self.queued_changes), set()
                 self._reload(batch)
         finally:
@@ -554,7 +595,11 @@ class Supervisor:
         listing = ", ".join(f"'{p}'" for p in shown[:3])
         if len(shown) > 3:
             listing += f" and {len(shown) - 3} more"
-        logger.info("Detected change%s in %s, reloading", "s" if len(shown) > 1 else "", listing)
+        if not paths:
+            logger.info("Reloading on request")
+        else:
+            logger.info("Detected change%s in %s, reloading",
+                        "s" if len(shown) > 1 else "", listing)
         if self.restart_timer is not None:
             self.restart_timer.cancel()
         self.backoff = _BACKOFF_FIRST
@@ -579,7 +624,7 @@ class Supervisor:
             # It stops accepting at once and drains; the next process accepts meanwhile.
             child.state = "stopping"
             child.send("stop", handoff=True)
-            timer = self.dispatcher.call_later(RELOAD_GRACE + _EXIT_MARGIN, child.kill)
+            timer = self.dispatcher.call_later(self.config.reload_grace + _EXIT_MARGIN, child.kill)
             child.on_exit.append(timer.cancel)
         else:
             # Still importing the old code: nothing to drain. Wait for it to be gone so

@@ -164,8 +164,12 @@ class RequestCycle:
         except BaseException as exc:
             # SystemExit or KeyboardInterrupt raised by app code is still just a failed
             # request: a dev server keeps serving rather than letting it stop the loop.
+            # Frameworks re-raise the disconnect as their own exception (Starlette's
+            # ClientDisconnect, chained to ours; anyio's exception groups): the client
+            # leaving is one access line, as uvicorn logs it, not an error.
             gone = self.disconnected and isinstance(exc, OSError)
-            if gone or isinstance(exc, ClientDisconnected):
+            if gone or _caused_by_disconnect(exc):
+                self._log_disconnect()
                 self._finish_after_error(None)
             else:
                 error_logger.error(
@@ -176,7 +180,9 @@ class RequestCycle:
                 )
                 self._finish_after_error(exc)
         else:
-            if not self.response_done and not self.disconnected:
+            if self.disconnected and not self.response_done:
+                self._log_disconnect()
+            elif not self.response_done:
                 if not self.framer.started:
                     reason = "ASGI callable returned without starting a response"
                 else:
@@ -213,14 +219,38 @@ class RequestCycle:
             self.log_access()
         conn.close()
 
-    def log_access(self) -> None:
+    def log_access(self, note: str = "") -> None:
         scope = self.scope
         access_logger.info(
-            '%s - "%s %s HTTP/%s" %d %.1fms',
+            '%s - "%s %s HTTP/%s" %d %.1fms%s',
             self.conn.client_label,
             scope["method"],
             self.request.target.decode("latin-1"),
             scope["http_version"],
             self.framer.status,
             (perf_counter() - self.start_time) * 1000.0,
+            note,
         )
+
+    def _log_disconnect(self) -> None:
+        if self.conn.state.access_log and not self.response_done:
+            self.log_access(" client disconnected")
+
+
+def _caused_by_disconnect(exc: BaseException) -> bool:
+    """Whether ``exc``, its causes or (for exception groups) its members include
+    ``ClientDisconnected``."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ClientDisconnected):
+            return True
+        members = getattr(current, "exceptions", None)
+        if isinstance(members, (tuple, list)):
+            pending.extend(m for m in members if isinstance(m, BaseException))
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False

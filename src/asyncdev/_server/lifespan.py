@@ -63,6 +63,16 @@ class Lifespan:
         if message["type"] == "lifespan.shutdown.failed":
             logger.error("Application shutdown failed: %s", message.get("message") or "")
 
+    async def cancel(self) -> None:
+        """Stop a lifespan task that is still running (a forced stop, a shutdown that
+        timed out) inside the loop: left pending, it would be closed by the garbage
+        collector after the loop, and the app's context managers would fail noisily."""
+        task = self._task
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+
     async def _main(self) -> None:
         scope = {
             "type": "lifespan",

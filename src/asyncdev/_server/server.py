@@ -373,11 +373,15 @@ class Server:
                 await asyncio.wait(set(state.tasks), timeout=1.0)
         # Let connection_lost callbacks run before the loop goes away.
         await asyncio.sleep(0)
-        if self._lifespan is not None and not self._force:
-            try:
-                await asyncio.wait_for(self._lifespan.shutdown(), max(grace, 1.0))
-            except asyncio.TimeoutError:
-                logger.warning("Lifespan shutdown did not finish within %.1f s", max(grace, 1.0))
+        if self._lifespan is not None:
+            if not self._force:
+                try:
+                    await asyncio.wait_for(self._lifespan.shutdown(), max(grace, 1.0))
+                except asyncio.TimeoutError:
+                    logger.warning("Lifespan shutdown did not finish within %.1f s",
+                                   max(grace, 1.0))
+            # A second Ctrl+C (or a shutdown that timed out) leaves the task running.
+            await self._lifespan.cancel()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)

@@ -74,7 +74,9 @@ def recognise(loaded: LoadedApp, config: Config) -> LoadedApp:
         return loaded  # not Django's, or asyncdev's own page (the startup error page)
     from .integration import DjangoIntegration
 
-    return replace(loaded, integration=DjangoIntegration(config))
+    integration = DjangoIntegration(config)
+    return replace(loaded, integration=integration, framework=integration.framework,
+                   notes=integration.notes)
 
 
 def _is_own(app: Any) -> bool:
