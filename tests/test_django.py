@@ -332,3 +332,17 @@ def test_sigterm_ends_runserver_with_exit_code_0(migrated_project: Path,
         server.wait_ready()
         server.signal_group(signal.SIGTERM)
         assert server.proc.wait(20) == 0
+
+
+def test_failing_check_names_no_compiled_frame_as_the_users(
+    fresh_project: Path, tmp_path: Path
+) -> None:
+    # A check failure has no frame of the project's: the page must not send the user to
+    # fix uvloop's loop.pyx, through which the start-up ran.
+    project = copy_of(fresh_project, tmp_path)
+    (project / "shop" / "models.py").write_text(BROKEN_MODEL)
+    with start(project, "manage.py", "runserver", "0", "--loop", "uvloop") as server:
+        server.wait_ready()
+        status, _, body = server.get("/page/")
+        assert status == 500 and b"fields.E300" in body
+        assert b"Fix uvloop" not in body and b".pyx" not in body.split(b"\n\n")[0]
