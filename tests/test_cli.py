@@ -187,8 +187,8 @@ def test_tls_and_socket_options():
 
 def test_option_table_covers_every_config_field_and_the_readme():
     readme = README.read_text()
-    # django_settings comes from discovery (manage.py) and --settings (when the Django
-    # integration adds it); port_fallback is set when no port was given anywhere.
+    # django_settings comes from discovery (manage.py) and --settings; port_fallback is
+    # set when no port was given anywhere.
     internal = {"app", "install_signal_handlers", "django_settings", "port_fallback"}
     fields = {o.field for o in OPTIONS}
     assert fields | internal == set(Config.option_names())
@@ -599,3 +599,24 @@ def test_bind_moves_on_from_a_busy_default_port(busy_port):
             sock.close()
     with pytest.raises(StartupError, match=f"Port {busy_port} is already in use"):
         bind_sockets(Config(port=busy_port))
+
+
+def test_django_options(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "manage.py").write_text(
+        "import os\n\ndef main():\n"
+        "    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings')\n"
+    )
+    config = config_of()
+    assert (config.app, config.django_settings) == (None, "shop.settings")
+    assert config_of("--settings", "shop.test").django_settings == "shop.test"
+    assert config_of("--django-static", "on").django_static == "on"
+    assert config_of("--skip-checks").django_checks is False
+    assert config_of().django_checks is True
+
+
+def test_manage_py_is_not_an_app():
+    with pytest.raises(CLIError, match="manage.py is Django's command line"):
+        config_of("manage.py")
+    with pytest.raises(CLIError, match="manage.py is Django's command line"):
+        config_of("./manage.py:main")

@@ -269,5 +269,6 @@ def test_bare_asyncdev_serves_a_django_project(tmp_path):
         assert status == 200 and b"The install worked successfully" in body
         server.wait_line(r"Found the Django project of mysite\.settings in manage\.py; pin it "
                          r"with --settings mysite\.settings")
-        server.wait_line(r"^Using Django \d")
+        # The Django integration says it as runserver does.
+        server.wait_line(r"^Django version \d[^,]*, using settings 'mysite\.settings'$")
         server.wait_line(r"run gunicorn mysite\.wsgi or uvicorn mysite\.asgi:application\.")

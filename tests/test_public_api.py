@@ -25,7 +25,8 @@ def test_top_level_exports():
 
 
 def test_testing_exports():
-    assert sorted(asyncdev.testing.__all__) == ["RunningServer", "run_in_thread", "serving"]
+    assert sorted(asyncdev.testing.__all__) == [
+        "RunningServer", "django_live_server", "run_in_thread", "serving"]
     assert_exports_are_all_there_is(asyncdev.testing)
 
 

@@ -216,6 +216,24 @@ def test_mount_at_root_falls_through_to_the_app(raw_client, tree):
         assert get(client, "/.env")[2] == b"from the app"
 
 
+def test_mounts_on_one_prefix_are_searched_in_order(raw_client, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (first / "both.txt").write_text("from first\n")
+    (second / "both.txt").write_text("from second\n")
+    (second / "only.txt").write_text("only in second\n")
+    (second / "sub").mkdir()
+    (second / "sub" / "index.html").write_text("second's index\n")
+    static = [("/s", str(first)), ("/s/", str(second))]
+    with run_in_thread(app, static=static) as running:
+        client = raw_client(running.port)
+        assert get(client, "/s/both.txt")[2] == b"from first\n"
+        assert get(client, "/s/only.txt")[2] == b"only in second\n"
+        assert get(client, "/s/sub/")[2] == b"second's index\n"
+        assert get(client, "/s/none.txt")[0] == 404
+
+
 def test_large_file_is_streamed_not_loaded(server, tree):
     expected = hashlib.sha256((tree / "big.bin").read_bytes()).hexdigest()
     tracemalloc.start()

@@ -17,7 +17,9 @@ FD_DIR = "/proc/self/fd"
 
 # Arguments for in-process pytester runs. Hypothesis is left out: an in-process run
 # unloads the modules it imported, and importing hypothesis again costs seconds.
-INNER_PYTEST_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+# pytest-django (in the test group for the Django live-server tests) is left out too:
+# its autouse helper claims any fixture named ``live_server``, as the README's has.
+INNER_PYTEST_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:django")
 
 
 def open_fds() -> list[str]:

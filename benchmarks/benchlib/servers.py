@@ -18,6 +18,7 @@ PY = sys.executable
 BENCH_DIR = Path(__file__).resolve().parent.parent
 APPS = BENCH_DIR / "apps"
 DJANGO_DIR = APPS / "djproject"
+DJANGO_FULL_DIR = APPS / "djfull"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ FASTAPI_HELLO = App("fastapi_hello:app", "asgi")
 WS_ECHO = App("ws_echo:app", "asgi")
 DJANGO = App("benchproject.wsgi:application", "django", DJANGO_DIR,
              asgi_target="benchproject.asgi:application", edit_file="benchproject/views.py")
+DJANGO_FULL = App("fullproject.wsgi:application", "django", DJANGO_FULL_DIR,
+                  asgi_target="fullproject.asgi:application", edit_file="fullproject/views.py")
 RELOAD_ASGI = App("reload_app:app", "asgi", edit_file="reload_app.py")
 RELOAD_FLASK = App("reload_flask:app", "flask", edit_file="reload_flask.py")
 
@@ -159,6 +162,13 @@ def _runserver(*, reload: bool) -> Callable[[App, int], Launch]:
     return launch
 
 
+def _asyncdev_runserver(app: App, port: int) -> Launch:
+    # "asyncdev" first in INSTALLED_APPS: Django's manage.py runserver runs asyncdev.
+    cmd = [PY, "manage.py", "runserver", _addr(port), "--no-access-log",
+           "--loop", "uvloop", "--log-level", "warning"]
+    return cmd, {"BENCH_ASYNCDEV_APP": "1"}
+
+
 def _flask_run(app: App, port: int) -> Launch:
     return ([PY, "-m", "flask", "run", "--reload", "--host", "127.0.0.1", "--port", str(port)],
             {"FLASK_APP": app.target})
@@ -275,6 +285,13 @@ RELOAD_DJANGO_SERVERS = [
     Server("granian", "granian", ("granian", "watchfiles"),
            _granian(interface="wsgi", reload=True), note="WSGI entry point"),
     Server("django-runserver", "django", ("django",), _runserver(reload=True)),
+]
+
+RELOAD_DJANGO_FULL_SERVERS = [
+    RELOAD_DJANGO_SERVERS[0],
+    Server("asyncdev-runserver", "asyncdev", (*_ASYNCDEV, "django"), _asyncdev_runserver,
+           note='manage.py runserver with "asyncdev" in INSTALLED_APPS'),
+    *RELOAD_DJANGO_SERVERS[1:],
 ]
 
 WS_SERVERS = [

@@ -128,9 +128,15 @@ def format_banner(
     if found:
         lines.append(found)
     base_url = _display_url(urls[0]).rstrip("/") if urls else ""
+    shown_notes = [note.replace(URL_PLACEHOLDER, base_url) for note in notes]
     if framework:
-        lines.append(f"Using {framework}")
-    lines.extend(note.replace(URL_PLACEHOLDER, base_url) for note in notes)
+        name, _, framework_version = framework.rpartition(" ")
+        if name == "Django" and shown_notes and shown_notes[0].startswith("using settings"):
+            # runserver's own line: "Django version 5.2.1, using settings 'mysite.settings'"
+            lines.append(f"Django version {framework_version}, {shown_notes.pop(0)}")
+        else:
+            lines.append(f"Using {framework}")
+    lines.extend(shown_notes)
     if reload:
         where = ", ".join(reload_dirs) if reload_dirs else os.getcwd()
         lines.append(f"Watching for file changes in {where}")

@@ -277,6 +277,16 @@ OPTIONS: tuple[Option, ...] = (
        "dx", negative=("--no-server-header",), positive=False),
     _o("--date-header", "date_header", "bool", "Send a Date header (default on).", "dx",
        negative=("--no-date-header",), positive=False),
+    # Django
+    _o("--settings", "django_settings", "str",
+       "Serve the Django project with these settings, e.g. mysite.settings (default with "
+       "no APP: the one manage.py sets).", "django", metavar="MODULE"),
+    _o("--django-static", "django_static", "choice",
+       "Django's static files at STATIC_URL: auto (when DEBUG is on, as runserver), on "
+       "(as --insecure), off (as --nostatic).", "django", choices=("auto", "on", "off")),
+    _o("--checks", "django_checks", "bool",
+       "Run Django's system checks in each server process (default on).", "django",
+       negative=("--skip-checks",), positive=False),
 )
 
 _GROUPS = {
@@ -289,6 +299,7 @@ _GROUPS = {
     "limits": "limits",
     "websockets": "WebSockets",
     "dx": "developer experience",
+    "django": "Django projects",
 }
 
 # The CLI's own defaults where they differ from Config's (runserver reloads by default).
@@ -438,30 +449,36 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="show the versions of asyncdev, Python, h11 and uvloop and exit")
     groups = {key: parser.add_argument_group(title) for key, title in _GROUPS.items()}
     for option in OPTIONS:
-        group = groups[option.group]
-        if option.kind == "bool":
-            if option.positive:
-                group.add_argument(option.flag, dest=option.field, action="store_const",
-                                   const=True, help=option.help)
-                negative_help = argparse.SUPPRESS
-            else:
-                negative_help = option.help
-            group.add_argument(*option.negative, dest=option.field, action="store_const",
-                               const=False, help=negative_help)
-        elif option.kind == "flag":
-            group.add_argument(option.flag, dest=option.field, action="store_true",
-                               help=option.help)
-        elif option.kind in ("list", "commalist"):
-            group.add_argument(option.flag, dest=option.field, action="append",
-                               type=_argparse_type(option), metavar=option.metavar,
-                               help=option.help)
-        elif option.kind == "choice":
-            group.add_argument(option.flag, dest=option.field, choices=option.choices,
-                               help=option.help)
-        else:
-            group.add_argument(option.flag, dest=option.field, type=_argparse_type(option),
-                               metavar=option.metavar, help=option.help)
+        add_option(groups[option.group], option)
     return parser
+
+
+def add_option(group: Any, option: Option) -> None:
+    """Add ``option`` to an argparse parser or group whose parsed values are only those
+    given (``SUPPRESS`` defaults); Django's ``runserver`` shares this with the CLI."""
+    default = argparse.SUPPRESS
+    if option.kind == "bool":
+        if option.positive:
+            group.add_argument(option.flag, dest=option.field, action="store_const",
+                               const=True, help=option.help, default=default)
+            negative_help = argparse.SUPPRESS
+        else:
+            negative_help = option.help
+        group.add_argument(*option.negative, dest=option.field, action="store_const",
+                           const=False, help=negative_help, default=default)
+    elif option.kind == "flag":
+        group.add_argument(option.flag, dest=option.field, action="store_true",
+                           help=option.help, default=default)
+    elif option.kind in ("list", "commalist"):
+        group.add_argument(option.flag, dest=option.field, action="append",
+                           type=_argparse_type(option), metavar=option.metavar,
+                           help=option.help, default=default)
+    elif option.kind == "choice":
+        group.add_argument(option.flag, dest=option.field, choices=option.choices,
+                           help=option.help, default=default)
+    else:
+        group.add_argument(option.flag, dest=option.field, type=_argparse_type(option),
+                           metavar=option.metavar, help=option.help, default=default)
 
 
 # --- building the Config ----------------------------------------------------------------
@@ -509,6 +526,11 @@ def build(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None =
         app, addrport = None, app
     elif addrport is not None and app is not None and _looks_like_addrport(app):
         raise CLIError(f"Give APP first, then ADDRPORT: asyncdev {addrport} {app}")
+    if app is not None and os.path.basename(app.partition(":")[0]) == "manage.py":
+        raise CLIError(
+            "manage.py is Django's command line, not an app: run asyncdev with no APP "
+            "in the directory holding manage.py (or give --settings mysite.settings)."
+        )
     if app is not None and _looks_like_bare_host(app):
         raise CLIError(
             f'"{app}" looks like an address without a port. Write it as ADDRPORT with a '

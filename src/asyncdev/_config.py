@@ -126,6 +126,12 @@ class Config:
     dev_mode: bool = False
     open_browser: bool = False
 
+    # Django projects (see _features/django): static files through the staticfiles
+    # finders ("auto": when DEBUG is on, "on": always, as --insecure, "off":
+    # --nostatic); system checks in each server process.
+    django_static: Literal["auto", "on", "off"] = "auto"
+    django_checks: bool = True
+
     # Embedding
     install_signal_handlers: bool = True
 
@@ -158,6 +164,11 @@ class Config:
         _choice("lifespan", self.lifespan, ("auto", "on", "off"))
         _choice("loop", self.loop, ("auto", "asyncio", "uvloop"))
         _choice("ws", self.ws, ("auto", "wsproto", "none"))
+        _choice("django_static", self.django_static, ("auto", "on", "off"))
+        if self.django_settings is not None and (
+            not isinstance(self.django_settings, str) or not self.django_settings
+        ):
+            _bad("django_settings", self.django_settings, "a module name like mysite.settings")
         if not isinstance(self.log_level, str) or self.log_level.lower() not in LOG_LEVELS:
             _bad("log_level", self.log_level, "one of " + ", ".join(LOG_LEVELS))
         object.__setattr__(self, "log_level", self.log_level.lower())

@@ -24,6 +24,7 @@ from ._usercode import is_user_file
 
 if TYPE_CHECKING:
     from ._config import Config
+    from ._types import Integration
 
 __all__ = [
     "LoadedApp",
@@ -56,6 +57,8 @@ class LoadedApp:
     # For the banner: "Flask 3.1.0", and lines such as "API docs at {url}/docs".
     framework: str | None = None
     notes: tuple[str, ...] = ()
+    # The framework's per-process part (Django: checks, static files, templates).
+    integration: Integration | None = None
 
 
 def load_app(config: Config) -> LoadedApp:

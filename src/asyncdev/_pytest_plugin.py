@@ -1,8 +1,9 @@
-"""The pytest plugin (entry point ``pytest11``): the ``asyncdev_server`` fixture.
+"""The pytest plugin (entry point ``pytest11``): ``asyncdev_server``, ``asyncdev_live_server``.
 
 ``asyncdev_server(app, **options)`` starts ``app`` with ``asyncdev.testing.run_in_thread``
 and returns its ``RunningServer``; every server a test started is stopped when the test
-ends, passed or failed. Importing this module costs nothing until the fixture is used.
+ends, passed or failed. ``asyncdev_live_server`` serves the Django project of a
+pytest-django run. Importing this module costs nothing until a fixture is used.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ._config import AppLike
     from .testing import RunningServer
 
-__all__ = ["ServerFactory", "asyncdev_server"]
+__all__ = ["ServerFactory", "asyncdev_live_server", "asyncdev_server"]
 
 
 class ServerFactory(Protocol):
@@ -40,3 +41,23 @@ def asyncdev_server() -> Iterator[ServerFactory]:
             return stack.enter_context(run_in_thread(app, **options))
 
         yield start
+
+
+@pytest.fixture
+def asyncdev_live_server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """The Django project served for this test (pytest-django): ``asyncdev_live_server.url``.
+
+    Static files, ALLOWED_HOSTS and the test database as with Django's
+    StaticLiveServerTestCase; use it with ``db`` or ``transactional_db`` (``db`` works
+    with SQLite's in-memory test database, whose connection the server shares). The
+    app is ASGI_APPLICATION when set, else WSGI_APPLICATION; parametrize the fixture
+    indirectly with ``"wsgi"`` or ``"asgi"`` to choose.
+    """
+    from .testing import django_live_server
+
+    with contextlib.suppress(pytest.FixtureLookupError):
+        # pytest-django's test databases exist before the server reads its settings.
+        request.getfixturevalue("django_db_setup")
+    interface = getattr(request, "param", "auto")
+    with django_live_server(interface=interface) as server:
+        yield server

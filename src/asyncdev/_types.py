@@ -71,3 +71,18 @@ class NoEvents:
 
     def watch_paths(self) -> Sequence[WatchRequest]:
         return ()
+
+
+class Integration(Protocol):
+    """A framework's per-process part, found by the app loader (e.g. Django's).
+
+    ``allowed_hosts`` are Host names the framework answers (they pass asyncdev's Host
+    check too); ``start`` runs blocking work (system checks) in a worker thread before
+    the server reports serving; ``wrap`` adds the framework's middleware innermost (a
+    ``ServerListener``)."""
+
+    allowed_hosts: tuple[str, ...]
+
+    def start(self) -> None: ...
+
+    def wrap(self, app: ASGIApp) -> ServerListener: ...

@@ -43,6 +43,10 @@ def is_library_file(filename: str) -> bool:
     """A frozen module, or a file of the standard library or an installed package."""
     if filename.startswith("<"):
         return True  # <frozen importlib._bootstrap>, <string>, <stdin>
+    if not os.path.isabs(filename) and not os.path.exists(filename):
+        # A compiled extension's frame ("uvloop/loop.pyx", Cython): source files of
+        # the project are always named by an absolute path.
+        return True
     return os.path.abspath(filename).startswith(library_dirs())
 
 

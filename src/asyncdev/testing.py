@@ -15,13 +15,23 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import AppLike, Config
 from ._errors import AsyncdevError, ConfigError, StartupError
 from ._server.server import Server
 
-__all__ = ["RunningServer", "run_in_thread", "serving"]
+if TYPE_CHECKING:
+    from ._django_testing import LiveServerTestCase  # noqa: F401 (for type checkers)
+
+# ``LiveServerTestCase`` (a Django test case) is an attribute too, imported on first
+# use; it stays out of ``__all__`` so that ``import *`` never needs Django.
+__all__ = [
+    "RunningServer",
+    "django_live_server",
+    "run_in_thread",
+    "serving",
+]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -364,6 +374,35 @@ def run_in_thread(
         yield running
     finally:
         running.stop()
+
+
+@contextlib.contextmanager
+def django_live_server(
+    *, interface: str = "auto", startup_timeout: float = 30.0, **options: Any
+) -> Iterator[RunningServer]:
+    """Serve the configured Django project from a background thread, for tests.
+
+    As Django's StaticLiveServerTestCase: static files through the finders whatever
+    ``DEBUG`` says, the server's host in ALLOWED_HOSTS, and in-memory SQLite test
+    databases shared with the server's threads. ``interface`` is ``"wsgi"``, ``"asgi"``
+    or ``"auto"`` (ASGI_APPLICATION when set, else WSGI_APPLICATION).
+    """
+    from ._features.django.live import live_app
+
+    options = {"django_static": "on", "django_checks": False, **options}
+    with live_app(interface) as app, run_in_thread(
+        app, startup_timeout=startup_timeout, **options
+    ) as server:
+        yield server
+
+
+def __getattr__(name: str) -> Any:
+    # Needs Django to be defined: imported only when asked for.
+    if name == "LiveServerTestCase":
+        from ._django_testing import LiveServerTestCase
+
+        return LiveServerTestCase
+    raise AttributeError(f"module 'asyncdev.testing' has no attribute {name!r}")
 
 
 # --- in the caller's loop -----------------------------------------------------------------

@@ -3,8 +3,10 @@
 ``StaticFiles`` answers GET and HEAD under each prefix with the file's type, ETag and
 Last-Modified (304 on a match), single byte ranges (206/416), streaming the file in
 64 KiB chunks read in a thread. Nothing outside the directory is reachable: dot
-segments, dotfiles, backslashes, NUL and symlinks leading out all give 404. A miss
-under a prefix is a 404, except for a mount at ``/``, which falls through to the app.
+segments, dotfiles, backslashes, NUL and symlinks leading out all give 404. Several
+directories mounted at one prefix are searched in the order given. A miss under a
+prefix is a 404, except for a mount at ``/``, which falls through to the app.
+``send_file`` and ``plain_response`` are shared with Django's static files.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from .._config import Config
     from .._types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["StaticFiles"]
+__all__ = ["StaticFiles", "plain_response", "send_file"]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -53,15 +55,19 @@ class StaticFiles:
     def __init__(self, app: ASGIApp, *, config: Config) -> None:
         self.app = app
         self.root_path = config.root_path
-        mounts = []
+        # Directories mounted at one prefix are searched in the order given, as Django's
+        # STATICFILES_DIRS are: the first that holds the file serves it.
+        mounts: dict[str, list[str]] = {}
         for prefix, directory in config.static:
             root = os.path.realpath(directory)
             if not os.path.isdir(root):
                 logger.warning("Static directory %s (for %s) does not exist yet", root, prefix)
-            mounts.append((prefix.rstrip("/"), root))
+            mounts.setdefault(prefix.rstrip("/"), []).append(root)
         # Longest prefix first, so /static/img can be mounted apart from /static.
-        mounts.sort(key=lambda item: len(item[0]), reverse=True)
-        self.mounts = tuple(mounts)
+        self.mounts = tuple(
+            (prefix, tuple(roots))
+            for prefix, roots in sorted(mounts.items(), key=lambda item: -len(item[0]))
+        )
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
@@ -70,31 +76,35 @@ class StaticFiles:
         root_path = self.root_path
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :]
-        for prefix, directory in self.mounts:
+        for prefix, directories in self.mounts:
             if not prefix or path == prefix or path.startswith(prefix + "/"):
                 return self._serve(
                     scope, receive, send,
-                    rel=path[len(prefix) :], directory=directory, fall_through=not prefix,
+                    rel=path[len(prefix) :], directories=directories, fall_through=not prefix,
                 )
         return self.app(scope, receive, send)
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send,
-        *, rel: str, directory: str, fall_through: bool,
+        *, rel: str, directories: tuple[str, ...], fall_through: bool,
     ) -> None:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
             if fall_through:
                 await self.app(scope, receive, send)
             else:
-                await _plain(send, 405, "Method Not Allowed", [(b"allow", b"GET, HEAD")])
+                await plain_response(send, 405, "Method Not Allowed", [(b"allow", b"GET, HEAD")])
             return
-        found = _resolve(directory, rel)
+        found = None
+        for directory in directories:
+            found = _resolve(directory, rel)
+            if found is not None:
+                break
         if found is None:
             if fall_through:
                 await self.app(scope, receive, send)
             else:
-                await _plain(send, 404, "Not Found")
+                await plain_response(send, 404, "Not Found")
             return
         filename, info = found
         if stat.S_ISDIR(info.st_mode):
@@ -104,17 +114,17 @@ class StaticFiles:
                 last = quote(scope["path"].rsplit("/", 1)[-1])
                 query = scope.get("query_string") or b""
                 target = last.encode("ascii") + b"/" + (b"?" + query if query else b"")
-                await _plain(send, 301, "Moved Permanently", [(b"location", target)])
+                await plain_response(send, 301, "Moved Permanently", [(b"location", target)])
                 return
             index = _resolve(directory, rel + "index.html")
             if index is None or not stat.S_ISREG(index[1].st_mode):
                 if fall_through:
                     await self.app(scope, receive, send)
                 else:
-                    await _plain(send, 404, "Not Found")
+                    await plain_response(send, 404, "Not Found")
                 return
             filename, info = index
-        await _send_file(filename, info, scope, send)
+        await send_file(filename, info, scope, send)
 
 
 def _resolve(directory: str, rel: str) -> tuple[str, os.stat_result] | None:
@@ -158,7 +168,8 @@ def _etag(info: os.stat_result) -> bytes:
     return b'"%x-%x"' % (info.st_mtime_ns, info.st_size)
 
 
-async def _send_file(filename: str, info: os.stat_result, scope: Scope, send: Send) -> None:
+async def send_file(filename: str, info: os.stat_result, scope: Scope, send: Send) -> None:
+    """Answer a GET or HEAD with the file: validators, 304, one byte range, streamed."""
     size = info.st_size
     etag = _etag(info)
     modified = int(info.st_mtime)
@@ -181,7 +192,7 @@ async def _send_file(filename: str, info: os.stat_result, scope: Scope, send: Se
     if wanted is not None and _if_range_holds(fields.get(b"if-range"), etag, modified):
         span = _parse_range(wanted, size)
         if isinstance(span, str):  # unsatisfiable
-            await _plain(send, 416, "Range Not Satisfiable",
+            await plain_response(send, 416, "Range Not Satisfiable",
                          [(b"content-range", b"bytes */%d" % size)])
             return
         if span is not None:
@@ -269,9 +280,10 @@ def _parse_range(value: bytes, size: int) -> tuple[int, int] | str | None:
     return start, min(end, size)
 
 
-async def _plain(
+async def plain_response(
     send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
+    """A short text/plain response (errors of the file-serving middlewares)."""
     body = (text + "\n").encode("utf-8")
     await send({
         "type": "http.response.start",

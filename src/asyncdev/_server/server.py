@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import socket
 import ssl
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -80,9 +82,14 @@ def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
             await asgi2(scope)(receive, send)
 
         app = asgi2_adapter
-    # Middlewares, innermost first: static files, browser reload (outside them, so
-    # static HTML pages reload too), Host check (on by default, nothing when off),
-    # proxy headers outermost so that the others see the real client.
+    # Middlewares, innermost first: the framework's own (Django's static files and
+    # templates), static files, browser reload (outside them, so static HTML pages
+    # reload too), Host check (on by default, nothing when off), proxy headers
+    # outermost so that the others see the real client.
+    if loaded.integration is not None:
+        framework = loaded.integration.wrap(app)
+        listeners.append(framework)
+        app = framework
     if config.static:
         from .._features.static import StaticFiles
 
@@ -103,7 +110,10 @@ def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
         websocket_prefixes = (config.root_path + PREFIX,)
     from .._features.hostcheck import host_check
 
-    app = host_check(app, config)
+    extra_hosts = loaded.integration.allowed_hosts if loaded.integration is not None else ()
+    # Host names the framework itself answers (Django's ALLOWED_HOSTS) pass the check.
+    app = host_check(app, config.replace(allowed_hosts=(*config.allowed_hosts, *extra_hosts))
+                     if extra_hosts else config)
     if config.proxy_headers:
         from .._features.proxy import ProxyHeaders
 
@@ -112,22 +122,28 @@ def build_app(loaded: LoadedApp, config: Config) -> Pipeline:
 
 
 def _load(config: Config) -> LoadedApp:
-    """The app to serve: the user's, or the welcome page when none was given."""
+    """The app to serve: the user's, a Django project's, or the welcome page."""
     from .._importer import LoadedApp, load_app
 
-    if config.app is None and config.django_settings is not None:
-        # Stand-in until the Django integration's loader lands (CONTRACTS.md section 3):
-        # the project's WSGI entry point, as startproject writes it next to the settings.
-        import os
-
-        os.environ["DJANGO_SETTINGS_MODULE"] = config.django_settings
-        project = config.django_settings.rpartition(".")[0] or config.django_settings
-        return load_app(config.replace(app=f"{project}.wsgi:application"))
     if config.app is None:
+        if config.django_settings is not None:
+            from .._features.django import load_project
+
+            return load_project(config)
         from .._features.welcome import welcome_app
 
         return LoadedApp(welcome_app, "asgi3", "welcome page", lifespan=False)
-    return load_app(config)
+    if config.django_settings is not None:
+        # ``asyncdev mysite.wsgi --settings mysite.dev``: before the module's setdefault.
+        os.environ["DJANGO_SETTINGS_MODULE"] = config.django_settings
+    loaded = load_app(config)
+    if "django.apps" in sys.modules:
+        # The app set Django up (``asyncdev mysite.wsgi``): it gets the same integration
+        # as a project served by its settings. Django is never imported otherwise.
+        from .._features.django import recognise
+
+        loaded = recognise(loaded, config)
+    return loaded
 
 
 def ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -254,6 +270,10 @@ class Server:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self.loaded = loaded = _load(config)
+        if loaded.integration is not None:
+            # Django's system checks and migration check may query the database, which
+            # Django refuses on a thread running an event loop.
+            await asyncio.to_thread(loaded.integration.start)
         pipeline = build_app(loaded, config)
         app = pipeline.app
         state = self.state = ServerState(config, app)

@@ -1,0 +1,1 @@
+"""Django management commands of asyncdev (found by Django when "asyncdev" is installed)."""
