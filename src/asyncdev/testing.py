@@ -15,14 +15,11 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from ._config import AppLike, Config
 from ._errors import AsyncdevError, ConfigError, StartupError
 from ._server.server import Server
-
-if TYPE_CHECKING:
-    from ._django_testing import LiveServerTestCase  # noqa: F401 (for type checkers)
 
 # ``LiveServerTestCase`` (a Django test case) is an attribute too, imported on first
 # use; it stays out of ``__all__`` so that ``import *`` never needs Django.
@@ -397,12 +394,35 @@ def django_live_server(
 
 
 def __getattr__(name: str) -> Any:
-    # Needs Django to be defined: imported only when asked for.
+    # Needs Django to be defined: made only when asked for.
     if name == "LiveServerTestCase":
-        from ._django_testing import LiveServerTestCase
-
-        return LiveServerTestCase
+        value = globals()[name] = _live_server_test_case()
+        return value
     raise AttributeError(f"module 'asyncdev.testing' has no attribute {name!r}")
+
+
+def _live_server_test_case() -> type:
+    """``asyncdev.testing.LiveServerTestCase``: Django's StaticLiveServerTestCase on
+    asyncdev, a ``TransactionTestCase`` whose class starts ``django_live_server`` once
+    and sets ``live_server_url``; ``interface`` (``"auto"``, ``"wsgi"``, ``"asgi"``)
+    picks the app."""
+    from django.test import TransactionTestCase
+
+    class LiveServerTestCase(TransactionTestCase):  # type: ignore[misc]
+        interface: ClassVar[str] = "auto"
+        server: ClassVar[RunningServer]
+        live_server_url: ClassVar[str]
+
+        @classmethod
+        def setUpClass(cls) -> None:
+            super().setUpClass()
+            stack = contextlib.ExitStack()
+            cls.addClassCleanup(stack.close)
+            cls.server = stack.enter_context(django_live_server(interface=cls.interface))
+            cls.live_server_url = cls.server.url
+
+    LiveServerTestCase.__module__ = __name__
+    return LiveServerTestCase
 
 
 # --- in the caller's loop -----------------------------------------------------------------
