@@ -17,7 +17,7 @@ import pytest
 from asyncdev._features.errorpage import startup_error_app as error_app
 from asyncdev._reload.dispatcher import Dispatcher
 from asyncdev._reload.entry import EntryPlan, entry_plan
-from asyncdev._reload.supervisor import _invalidate_bytecode
+from asyncdev._reload.process import invalidate_bytecode as _invalidate_bytecode
 from asyncdev._reload.watch import ReloadFilter, default_reload_dirs, glob_to_regex
 
 # --- globs and the filter ------------------------------------------------------------------

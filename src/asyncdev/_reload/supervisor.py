@@ -9,14 +9,15 @@ backlog. It never imports the user's code, nor the HTTP layers.
 It does not use asyncio either: this process lives as long as the developer's session
 and asyncio (which loads ssl) would double its memory. Every decision runs on the
 thread that called ``supervise``, in a ``Dispatcher``; other threads only block on one
-thing each (a watcher, a process's messages, its exit) and post what they saw.
+thing each (a watcher, a process's messages, its exit) and post what they saw. No
+handler waits: a reload that must wait (for a spare, for an old process to be gone) is
+a ``PendingReload`` that goes on when what it waits for is posted. Every decision is
+in the one ``Supervisor`` class, which is why this module is past 450 lines.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import json
 import logging
 import os
 import signal
@@ -26,13 +27,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import ConfigError
+from . import control
+from .control import Event, Lifecycle
 from .dispatcher import Dispatcher, Timer
-from .entry import CHILD_ENV_VAR, RELOAD_GRACE, EntryPlan, entry_plan
-from .watch import ReloadFilter, default_reload_dirs, relative
+from .entry import EntryPlan, entry_plan
+from .process import Child, describe_exit, invalidate_bytecode, json_config
+from .watch import ReloadFilter, relative, reload_dirs
+from .watchers import Watchers
 
 if TYPE_CHECKING:
     from .._config import Config
@@ -41,10 +46,13 @@ __all__ = ["Supervisor", "reload_unavailable", "supervise"]
 
 logger = logging.getLogger("asyncdev.error")
 
-_BOOT = "from asyncdev._reload.child import main; main()"
+_BOOT = "from asyncdev._reload.child.main import main; main()"
 # A spare is told to go at once when ready; one still importing after this long is
 # replaced rather than waited for.
 _SPARE_WAIT = 5.0
+# How long a reload waits for a process killed while it imported the old code to be
+# gone (so that it cannot write a stale .pyc after the supervisor deleted it).
+_KILL_WAIT = 2.0
 # After the grace period, the time the old process gets for lifespan shutdown and exit.
 _EXIT_MARGIN = 1.5
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
@@ -70,86 +78,6 @@ def supervise(config: Config, announce: Announce) -> int:
     return Supervisor(config, plan, announce).run()
 
 
-# --- one server process -------------------------------------------------------------------
-
-
-class Child:
-    """A server process and the supervisor's end of its control socket."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], ctrl: socket.socket) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-        self.ctrl = ctrl
-        self.state = "starting"  # ready, active, serving, failed, stopping
-        self.ready = False
-        self.exit_code: int | None = None
-        self.on_exit: list[Callable[[], object]] = []
-        self.files: frozenset[str] = frozenset()
-        self.error_page_only = False
-        self.killed = False
-        self.timings: dict[str, float] = {}
-
-    @property
-    def exited(self) -> bool:
-        return self.exit_code is not None
-
-    def send(self, message_type: str, /, **fields: Any) -> None:
-        fields["t"] = message_type
-        if not self.exited:
-            # A few hundred bytes to a process reading them: the write never blocks
-            # for long, and one to a process that just died fails at once.
-            with contextlib.suppress(OSError):
-                self.ctrl.sendall(json.dumps(fields).encode() + b"\n")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.ctrl.shutdown(socket.SHUT_RDWR)
-        self.ctrl.close()
-
-    def kill(self) -> None:
-        if not self.exited:
-            self.killed = True
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-    def __repr__(self) -> str:
-        return f"<Child {self.pid} {self.state}>"
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-        return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _invalidate_bytecode(paths: Sequence[str]) -> None:
-    """Delete the cached bytecode of changed sources.
-
-    Python trusts a ``.pyc`` whose recorded source mtime (whole seconds) and size still
-    match, so an edit within the same second that keeps the size would run the old
-    code. Deleting the cache costs one unlink and forces a compile of the new source.
-    """
-    for path in paths:
-        if not path.endswith(".py"):
-            continue
-        for optimization in ("", 1, 2):
-            with contextlib.suppress(OSError, ValueError, NotImplementedError):
-                os.unlink(importlib.util.cache_from_source(path, optimization=optimization))
-
-
-def _json_config(config: Config) -> dict[str, Any]:
-    """The options a child needs to serve an error page before the app's own call runs."""
-    result: dict[str, Any] = {}
-    for field in fields(config):
-        value = getattr(config, field.name)
-        if field.name in ("app", "fd", "reload") or callable(value):
-            continue
-        result[field.name] = json.loads(json.dumps(value, default=str))
-    return result
-
-
 # --- the supervisor -------------------------------------------------------------------------
 
 
@@ -168,7 +96,7 @@ class Supervisor:
         self.plan = plan
         self.announce = announce
         self.cwd = os.getcwd()
-        self.roots = self._reload_dirs()
+        self.roots = reload_dirs(config, plan, self.cwd)
         self.filter = ReloadFilter(
             roots=self.roots, includes=config.reload_includes,
             excludes=config.reload_excludes, cwd=self.cwd,
@@ -186,38 +114,14 @@ class Supervisor:
         self.backoff = _BACKOFF_FIRST
         self.banner_printed = False
         self.restart_timer: Timer | None = None
-        self.extra_files: set[str] = set()
-        self.watchers: list[threading.Event] = []  # one stop event per watcher thread
-        self.extras_watcher: threading.Event | None = None
-        self.reloading = False
-        self.queued_changes: set[str] = set()
+        self.watchers = Watchers(
+            roots=self.roots, filter=self.filter, reload_delay=config.reload_delay,
+            report=lambda paths: self.dispatcher.post(self._on_changes, paths),
+            start_thread=self._start_thread,
+        )
+        self.reload: PendingReload | None = None
         self.detected_at = 0.0
         self.warm: list[str] = []
-
-    def _reload_dirs(self) -> list[str]:
-        config = self.config
-        if config.reload_dirs:
-            dirs = []
-            for directory in config.reload_dirs:
-                full = os.path.realpath(os.path.join(self.cwd, directory))
-                if not os.path.isdir(full):
-                    raise ConfigError(
-                        f"reload_dirs: {directory!r} is not a directory (cwd: {self.cwd})"
-                    )
-                dirs.append(full)
-            return dirs
-        app = config.app
-        project: str | None = None
-        if isinstance(app, str) or app is None:
-            project = config.app_dir
-            target = app or ""
-            if not target.endswith(".py"):
-                target = target.rpartition(":")[0]
-            if project is None and target.endswith(".py"):
-                project = os.path.dirname(os.path.abspath(target))
-        elif self.plan.kind == "script":
-            project = os.path.dirname(os.path.realpath(self.plan.target))
-        return default_reload_dirs(project, self.cwd)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -234,10 +138,10 @@ class Supervisor:
                     previous[sig] = signal.signal(sig, self._signalled)
             # The server first: importing the watcher overlaps with its start.
             self._activate(self._spawn())
-            self._start_watcher(self.roots, self.filter, recursive=True)
+            self.watchers.start()
             if self.config.env_file:
                 # Each child reads the file afresh; editing it is a change like any other.
-                self._watch_also([os.path.abspath(self.config.env_file)], always=True)
+                self.watchers.watch_also([os.path.abspath(self.config.env_file)], always=True)
             # Find the virtual environments below the roots before their files change.
             self._start_thread(self.filter.scan_environments, "asyncdev-scan")
             self.dispatcher.run_until(lambda: self.stop_requested)
@@ -245,8 +149,7 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            for stop in self.watchers:
-                stop.set()
+            self.watchers.stop()
             for child in (*self.children, *self.unclosed):
                 child.close()
             for sock in (*self.sockets, *self.handoff):
@@ -287,10 +190,13 @@ class Supervisor:
         self.stopping = True
         if self.restart_timer is not None:
             self.restart_timer.cancel()
+        if self.reload is not None:
+            self.reload.cancel()
+            self.reload = None
         for child in list(self.children):
-            if child.state in ("serving", "failed"):
-                child.state = "stopping"
-                child.send("stop")
+            if child.state in _DRAINABLE:
+                child.advance(Event.STOP)
+                child.send(control.Stop())
             else:
                 child.kill()
         self.dispatcher.run_until(lambda: not self.children,
@@ -306,10 +212,10 @@ class Supervisor:
         fds = [sock.fileno() for sock in self.sockets]
         env = dict(os.environ)
         handoff = [sock.fileno() for sock in self.handoff]
-        env[CHILD_ENV_VAR] = (
-            f"{child_end.fileno()}:{','.join(map(str, fds))}:{os.getpid()}:"
-            f"{','.join(map(str, handoff))}"
-        )
+        env[control.CHILD_ENV_VAR] = control.Channels(
+            control=child_end.fileno(), listeners=tuple(fds), parent=os.getpid(),
+            handoff=tuple(handoff),
+        ).encode()
         try:
             # From the dispatcher's (main) thread: PR_SET_PDEATHSIG fires when the
             # thread that forked the child exits, not only the process.
@@ -324,11 +230,11 @@ class Supervisor:
             child_end.close()
         child = Child(proc, parent_end)
         self.children.add(child)
-        child.send(
-            "plan", kind=self.plan.kind, target=self.plan.target, args=list(self.plan.args),
-            path0=self.plan.path0, orig_argv=list(sys.orig_argv),
-            config=_json_config(self.config), warm=self.warm,
-        )
+        child.send(control.Plan(
+            entry=self.plan.kind, target=self.plan.target, args=self.plan.args,
+            path0=self.plan.path0, orig_argv=tuple(sys.orig_argv),
+            config=json_config(self.config), warm=tuple(self.warm),
+        ))
         self._start_thread(lambda: self._read(child), f"asyncdev-read-{child.pid}")
         self._start_thread(lambda: self._wait(child), f"asyncdev-wait-{child.pid}")
         return child
@@ -337,15 +243,17 @@ class Supervisor:
         """Thread: post each message of ``child`` until its end of the socket closes."""
         with contextlib.suppress(OSError, ValueError), child.ctrl.makefile("rb") as stream:
             for line in stream:
-                # A process dying mid-message leaves a line json cannot parse: its
+                # A process dying mid-message leaves a line that cannot be decoded: its
                 # exit is reported on its own.
-                self.dispatcher.post(self._on_message, child, json.loads(line))
+                self.dispatcher.post(self._on_message, child, control.decode(line))
 
     def _wait(self, child: Child) -> None:
         """Thread: report the exit of ``child`` (its socket may outlive it in a fork)."""
         self.dispatcher.post(self._reaped, child, child.proc.wait())
 
     def _reaped(self, child: Child, code: int) -> None:
+        last = child.state
+        child.advance(Event.EXIT)
         child.exit_code = code
         # Its reader sees the end of the socket at once, unless a process it forked
         # holds the other end: then this wakes the reader, after its last messages.
@@ -353,43 +261,44 @@ class Supervisor:
         self.dispatcher.call_later(0.5, lambda: self._close(child))
         for callback in child.on_exit:
             callback()
-        self._on_exit(child, code)
+        self._on_exit(child, last, code)
+        self._continue_reload()
 
     def _close(self, child: Child) -> None:
         self.unclosed.discard(child)
         child.close()  # idempotent
 
-    def _on_message(self, child: Child, message: dict[str, Any]) -> None:
-        kind = message["t"]
+    def _on_message(self, child: Child, message: control.Message) -> None:
         now = time.monotonic()
-        if kind == "ready":
-            child.files = frozenset(message["files"])
-            child.timings["warm"] = message["warm_ms"]
-            if child.state == "starting":
-                child.state = "ready"
-            child.ready = True
-        elif kind == "started":
+        if isinstance(message, control.Ready):
+            child.files = frozenset(message.files)
+            child.timings["warm"] = message.warm_ms
+            if child.advance(Event.READY):
+                self._continue_reload()
+        elif isinstance(message, control.Started):
             child.timings["started"] = now
-        elif kind in ("serving", "failed"):
-            if child.state != "active":
-                return
-            child.state = kind
-            child.timings[kind] = now
+        elif isinstance(message, (control.Serving, control.Failed)):
+            failed = isinstance(message, control.Failed)
+            if not child.advance(Event.FAILED if failed else Event.SERVING):
+                return  # from a process told to stop meanwhile
+            child.timings["failed" if failed else "serving"] = now
             self._report_timings(child)
             self._print_banner(message)
-            if kind == "failed":
-                self._watch_also(message["files"], always=True)
+            if isinstance(message, control.Failed):
+                self.watchers.watch_also(message.files, always=True)
                 self._ensure_spare()
-        elif kind == "modules":
+        elif isinstance(message, control.Modules):
             # Sent soon after the start, and again by a process being replaced, with
             # what it loaded on first use since: the spares import all of it.
-            seen = set(message["warm"])
-            self.warm = [*message["warm"], *(m for m in self.warm if m not in seen)][:5000]
-            self._watch_also(message["files"], always=False)
+            seen = set(message.warm)
+            self.warm = [*message.warm, *(m for m in self.warm if m not in seen)][:5000]
+            self.watchers.watch_also(message.files, always=False)
             if child is self.current:
-                # Started now rather than at "serving": it would compete for the CPU
+                # Started now rather than at Serving: it would compete for the CPU
                 # with the first requests, and the next spare imports what this used.
                 self._ensure_spare()
+        elif isinstance(message, control.Watch) and child is self.current:
+            self.watchers.listen(message.requests)
 
     def _report_timings(self, child: Child) -> None:
         t = child.timings
@@ -402,147 +311,99 @@ class Supervisor:
                 (done - go) * 1000,
             )
 
-    def _print_banner(self, message: dict[str, Any]) -> None:
+    def _print_banner(self, message: control.Serving | control.Failed) -> None:
         if self.banner_printed:
             return
         self.banner_printed = True
         config = self.config
         app = config.app
-        description = message.get("description") or (
+        serving = message if isinstance(message, control.Serving) else None
+        description = (serving and serving.description) or (
             app if isinstance(app, str) else getattr(app, "__qualname__", "the app")
         )
         self.announce(
             description=str(description),
-            interface=message.get("interface") or config.interface,
-            loop_name=message.get("loop") or config.loop,
+            interface=(serving and serving.interface) or config.interface,
+            loop_name=message.loop or config.loop,
             addresses=[sock.getsockname() for sock in self.sockets],
             reload_dirs=[relative(r, self.cwd) if r != self.cwd else r for r in self.roots],
         )
         sys.stdout.flush()
 
     def _activate(self, child: Child, *, error: str | None = None) -> None:
-        child.state = "active"
+        child.advance(Event.GO if error is None else Event.GO_BROKEN)
         child.timings["go"] = time.monotonic()
-        child.error_page_only = error is not None
-        child.send("go", env=dict(os.environ), error=error)
+        child.send(control.Go(env=dict(os.environ), error=error))
         self.current = child
 
     def _ensure_spare(self) -> None:
         if not self.stopping and self.spare is None:
             self.spare = self._spawn()
 
-    def _on_exit(self, child: Child, code: int) -> None:
+    def _on_exit(self, child: Child, last: Lifecycle, code: int) -> None:
+        """``child`` exited with ``code`` when its state was ``last``."""
         self.children.discard(child)
         if child is self.spare:
             self.spare = None
-            if not child.killed and not self.stopping:
-                logger.warning("A spare server process exited (%s)", _describe_exit(code))
+            if last is not Lifecycle.KILLED and not self.stopping:
+                logger.warning("A spare server process exited (%s)", describe_exit(code))
             return
         if child is not self.current or self.stopping:
             return
         self.current = None
-        if child.killed:
-            return
-        if child.state in ("serving", "failed") and not child.error_page_only:
-            served_for = time.monotonic() - child.timings.get(child.state, 0.0)
+        if last in (Lifecycle.SERVING, Lifecycle.FAILED):
+            served_for = time.monotonic() - child.timings.get(last.value, 0.0)
             if served_for > 30.0:
                 self.backoff = _BACKOFF_FIRST
             logger.error(
                 "The server process exited unexpectedly (%s); restarting in %.1f s",
-                _describe_exit(code), self.backoff,
+                describe_exit(code), self.backoff,
             )
             self.restart_timer = self.dispatcher.call_later(self.backoff, self._restart)
             self.backoff = min(self.backoff * 2, _BACKOFF_MAX)
-        elif not child.error_page_only:
+        elif last in (Lifecycle.STARTING, Lifecycle.READY, Lifecycle.RUNNING):
             message = (
-                f"The server process exited ({_describe_exit(code)}) before serving. "
+                f"The server process exited ({describe_exit(code)}) before serving. "
                 "Fix the problem and save: the server restarts by itself."
             )
             logger.error("%s", message)
             self._restart(error=message)
+        # KILLED: by us, on purpose. BROKEN: it only showed the error page, and
+        # restarting it would loop; the next change reloads.
 
     def _restart(self, *, error: str | None = None) -> None:
-        if self.stopping or self.current is not None:
+        if self.stopping or self.current is not None or self.reload is not None:
             return
         child, self.spare = self.spare, None
         if child is None or child.exited:
             child = self._spawn()
         self._activate(child, error=error)
 
-    # -- watching --------------------------------------------------------------------------
-
-    def _step(self) -> int:
-        """watchfiles' step in ms: changes are yielded once no new file has changed for
-        one step, checked every step, so an editor's writes are grouped for between
-        one and two steps: half of --reload-delay, up to all of it."""
-        return max(1, round(self.config.reload_delay * 500))
-
-    def _start_watcher(
-        self, dirs: Sequence[str], watch_filter: Callable[[Any, str], bool], *, recursive: bool,
-    ) -> threading.Event:
-        stop = threading.Event()
-        self.watchers.append(stop)
-        step = self._step()
-
-        def watch() -> None:
-            import watchfiles
-
-            for changes in watchfiles.watch(
-                *dirs, watch_filter=watch_filter, step=step,
-                # A file written continuously next to the sources (a log, a database
-                # the app updates on every request) must not hold a reload up for long.
-                debounce=max(4 * step, 200), stop_event=stop, recursive=recursive,
-                ignore_permission_denied=True, raise_interrupt=False,
-            ):
-                self.dispatcher.post(self._on_changes, {path for _, path in changes})
-
-        self._start_thread(watch, "asyncdev-watch")
-        return stop
-
-    def _watch_also(self, files: Sequence[str], *, always: bool) -> None:
-        """Watch files outside the reload directories (or, if ``always``, excluded ones)."""
-        added = False
-        for path in files:
-            inside = any(path.startswith(os.path.join(root, "")) for root in self.roots)
-            if inside and not always:
-                continue
-            if path not in self.filter.extra_files:
-                self.filter.extra_files.add(path)
-                added = added or not inside
-            if not inside:
-                self.extra_files.add(path)
-        if not added:
-            return
-        if self.extras_watcher is not None:
-            self.extras_watcher.set()
-            self.watchers.remove(self.extras_watcher)
-            self.extras_watcher = None
-        watched = frozenset(self.extra_files)
-        # Their directories, not recursively: an editor that saves by renaming a new
-        # file over the old one would leave a watch on the file itself blind.
-        dirs = sorted({os.path.dirname(f) for f in watched if os.path.isdir(os.path.dirname(f))})
-        if dirs:
-            self.extras_watcher = self._start_watcher(
-                dirs, lambda _, path: path in watched, recursive=False
-            )
-
     # -- reloading -------------------------------------------------------------------------
 
     def _on_changes(self, paths: Collection[str]) -> None:
-        # A change seen while a reload waits (for a spare, an old process) comes after.
-        self.queued_changes.update(paths)
-        if self.reloading:
+        if self.stopping:
             return
-        self.reloading = True
-        try:
-            while self.queued_changes and not self.stopping:
-                batch, self.queued_changes = sorted(self.queued_changes), set()
-                self._reload(batch)
-        finally:
-            self.reloading = False
-            self.queued_changes.clear()
+        if self.reload is not None:
+            # A change seen while a reload waits (for a spare, an old process) comes after.
+            self.reload.queued.update(paths)
+            return
+        if not any(self.filter.reloads(path) for path in paths):
+            self._tell_listeners(sorted(paths))
+            return
+        self._begin_reload(sorted(paths))
 
-    def _reload(self, paths: list[str]) -> None:
+    def _tell_listeners(self, paths: list[str]) -> None:
+        """Files only the listeners watch changed: the serving process handles them.
+        An error page or a process still starting reads them afresh anyway."""
+        current = self.current
+        if current is not None and current.state is Lifecycle.SERVING:
+            logger.debug("Changed without a reload: %s", ", ".join(
+                relative(p, self.cwd) for p in paths
+            ))
+            current.send(control.Changed(paths=tuple(paths)))
+
+    def _begin_reload(self, paths: list[str]) -> None:
         self.detected_at = time.monotonic()
         shown = [relative(p, self.cwd) for p in paths]
         listing = ", ".join(f"'{p}'" for p in shown[:3])
@@ -553,38 +414,86 @@ class Supervisor:
             self.restart_timer.cancel()
         self.backoff = _BACKOFF_FIRST
 
+        reload = self.reload = PendingReload(paths)
         old, self.current = self.current, None
-        if old is not None:
-            self._retire(old)
-        _invalidate_bytecode(paths)
-        spare, self.spare = self.spare, None
-        if spare is not None and not self._usable(spare, paths):
-            spare.kill()
-            spare = None
-        if spare is None:
-            spare = self._spawn()
-        if self.stopping:
-            spare.kill()
-            return
-        self._activate(spare)
-
-    def _retire(self, child: Child) -> None:
-        if child.state in ("serving", "failed"):
+        if old is not None and old.state in _DRAINABLE:
             # It stops accepting at once and drains; the next process accepts meanwhile.
-            child.state = "stopping"
-            child.send("stop", handoff=True)
-            timer = self.dispatcher.call_later(RELOAD_GRACE + _EXIT_MARGIN, child.kill)
-            child.on_exit.append(timer.cancel)
-        else:
+            old.advance(Event.STOP)
+            old.send(control.Stop(handoff=True))
+            timer = self.dispatcher.call_later(control.RELOAD_GRACE + _EXIT_MARGIN, old.kill)
+            old.on_exit.append(timer.cancel)
+        elif old is not None:
             # Still importing the old code: nothing to drain. Wait for it to be gone so
             # that it cannot write a stale .pyc after we deleted it.
-            child.kill()
-            self.dispatcher.run_until(lambda: child.exited, 2.0)
+            old.kill()
+            reload.retiring = old
+            reload.kill_timer = self.dispatcher.call_later(
+                _KILL_WAIT, lambda: self._stop_waiting(reload, for_spare=False)
+            )
+        self._continue_reload()
+
+    def _stop_waiting(self, reload: PendingReload, *, for_spare: bool) -> None:
+        if reload is not self.reload:
+            return
+        if for_spare:
+            reload.spare_waited = True
+        else:
+            reload.retiring = None
+        self._continue_reload()
+
+    def _continue_reload(self) -> None:
+        """Take the pending reload as far as it can go now; called again on each event
+        it may wait for (a process exited, a spare became ready, a timer)."""
+        reload = self.reload
+        if reload is None or self.stopping:
+            return
+        if reload.retiring is not None and not reload.retiring.exited:
+            return
+        if not reload.invalidated:
+            invalidate_bytecode(reload.paths)
+            reload.invalidated = True
+        spare = self.spare
+        if spare is not None and spare.state is Lifecycle.STARTING and not reload.spare_waited:
+            if reload.spare_timer is None:
+                reload.spare_timer = self.dispatcher.call_later(
+                    _SPARE_WAIT, lambda: self._stop_waiting(reload, for_spare=True)
+                )
+            return
+        self.spare = None
+        if spare is not None and not self._usable(spare, reload.paths):
+            spare.kill()
+            spare = None
+        self.reload = None
+        reload.cancel()
+        self._activate(spare if spare is not None else self._spawn())
+        if reload.queued:
+            self._on_changes(reload.queued)
 
     def _usable(self, spare: Child, paths: Sequence[str]) -> bool:
         """A spare that pre-imported a changed file would run the old code."""
-        if not spare.ready:
-            self.dispatcher.run_until(lambda: spare.ready or spare.exited, _SPARE_WAIT)
-        if spare.exited or not spare.ready:
+        if spare.state is not Lifecycle.READY:
             return False
         return not any(os.path.realpath(p) in spare.files for p in paths)
+
+
+# Processes that stop by themselves when told (Stop), draining what they accepted.
+_DRAINABLE = (Lifecycle.SERVING, Lifecycle.FAILED, Lifecycle.BROKEN)
+
+
+@dataclass(eq=False)
+class PendingReload:
+    """A reload under way: what changed, and what it waits for before the next process
+    goes (a killed process to be gone, a spare to be ready; each bounded by a timer)."""
+
+    paths: list[str]
+    retiring: Child | None = None
+    invalidated: bool = False
+    spare_waited: bool = False
+    kill_timer: Timer | None = None
+    spare_timer: Timer | None = None
+    queued: set[str] = field(default_factory=set)  # changes seen meanwhile, reloaded after
+
+    def cancel(self) -> None:
+        for timer in (self.kill_timer, self.spare_timer):
+            if timer is not None:
+                timer.cancel()

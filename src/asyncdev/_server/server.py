@@ -14,7 +14,7 @@ import errno
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StartupError
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._config import Config
     from .._importer import LoadedApp
     from .._protocol.parser import Request
-    from .._types import ASGIApp, Receive, Scope, Send
+    from .._types import ASGIApp, Receive, Scope, Send, WatchRequest
 
 __all__ = ["Server", "build_app", "ssl_context"]
 
@@ -266,6 +266,18 @@ class Server:
             from .._features.browser_reload import attach
 
             attach(state)
+
+    def files_changed(self, paths: Sequence[str]) -> None:
+        """Files only listeners watch changed (no restart needed). Loop thread only."""
+        for listener in self.state.listeners if self.state is not None else ():
+            listener.files_changed(paths)
+
+    def watch_paths(self) -> list[WatchRequest]:
+        """What the listeners want to hear about through ``files_changed``."""
+        requests: list[WatchRequest] = []
+        for listener in self.state.listeners if self.state is not None else ():
+            requests.extend(listener.watch_paths())
+        return requests
 
     async def serve(self) -> None:
         if not self.started.is_set():

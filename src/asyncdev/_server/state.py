@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .._config import Config
     from .._protocol.parser import Request
-    from .._types import ASGIApp, Scope
+    from .._types import ASGIApp, Scope, ServerListener
     from .connection import HTTPConnection
 
 __all__ = ["Closable", "ServerState"]
@@ -57,6 +57,8 @@ class ServerState:
         # Reload hook: passes an idle keep-alive connection to the next server process
         # before this one closes its copy (see _reload/handoff.py).
         self.hand_over: Callable[[HTTPConnection], None] | None = None
+        # Features told about server events, innermost first (CONTRACTS 1).
+        self.listeners: list[ServerListener] = []
 
     def default_headers(self) -> list[bytes]:
         headers = [b"date: ", _http.date_header_value(), b"\r\n"] if self.config.date_header else []
