@@ -70,6 +70,8 @@ class Watchers:
         return stop
 
     def _inside(self, path: str) -> bool:
+        """Whether ``path`` is a reload directory or lies below one."""
+        path = os.path.join(path, "")
         return any(path.startswith(os.path.join(root, "")) for root in self.roots)
 
     def watch_also(self, files: Sequence[str], *, always: bool) -> None:
