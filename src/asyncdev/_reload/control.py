@@ -21,7 +21,7 @@ from .._types import WatchRequest
 __all__ = [
     "CHILD_ENV_VAR", "RELOAD_GRACE", "Changed", "Channels", "Event", "Failed", "Go",
     "Lifecycle", "LifecycleError", "Message", "Modules", "Plan", "Ready", "Serving",
-    "Started", "Stop", "Watch", "decode", "encode", "next_state",
+    "Started", "Startup", "Stop", "Watch", "decode", "encode", "next_state",
 ]
 
 # How the reload supervisor hands a server process its sockets (not ASYNCDEV_RELOAD:
@@ -102,6 +102,9 @@ class Plan(Message):
     orig_argv: tuple[str, ...]
     config: dict[str, Any]  # the options, for an error page before the app's config exists
     warm: tuple[str, ...] = ()  # modules to import while waiting, in order
+    # The user's own start-up, as the last server process had it when it began to
+    # serve (see Startup): imported too while waiting, when there is one.
+    startup: Startup | None = None
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,16 @@ class Changed(Message):
 
 @dataclass(frozen=True)
 class Ready(Message):
-    """Warmed up and waiting; ``files``: every file it imported (never run if changed)."""
+    """Warmed up and waiting; ``files``: every file it imported (never run if changed).
+
+    ``user``: it also ran the user's start-up (``Plan.startup``); ``user_failed``: that
+    failed, and the process is not to be used."""
 
     kind: ClassVar[str] = "ready"
     files: tuple[str, ...]
     warm_ms: float
+    user: bool = False
+    user_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,20 @@ class Modules(Message):
 
 
 @dataclass(frozen=True)
+class Startup(Message):
+    """What the user's start-up imported before serving, sent once serving: the
+    next waiting processes import the same (the modules themselves, as they are then)."""
+
+    kind: ClassVar[str] = "startup"
+    modules: tuple[str, ...]  # the user's modules, in import order
+    path: tuple[str, ...]  # sys.path then (the app loader may have added to it)
+    django_settings: str | None = None  # Django's settings module, when set up
+    # Set by the supervisor for a spare: files not to import ahead (changed lately, or
+    # the app's own module, which most edits touch), nor any module that imports one.
+    avoid: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Watch(Message):
     """The listeners' watch requests, sent once serving (CONTRACTS 2)."""
 
@@ -200,6 +222,8 @@ def decode(line: bytes | str) -> Message:
     if cls is None:
         raise ValueError(f"unknown control message {line!r}")
     values = {name: _frozen(value) for name, value in data.items()}
+    if cls is Plan and isinstance(values.get("startup"), dict):
+        values["startup"] = Startup(**{k: _frozen(v) for k, v in values["startup"].items()})
     if cls is Watch:
         values["requests"] = tuple(
             WatchRequest(str(directory), tuple(patterns))

@@ -40,6 +40,8 @@ class Child:
         self.on_exit: list[Callable[[], object]] = []
         self.files: frozenset[str] = frozenset()  # what it imported while waiting
         self.timings: dict[str, float] = {}
+        self.user = False  # it ran the user's start-up while it waited
+        self.path = ""  # how a reload took it: "warm", "spare" or "cold"
 
     @property
     def exited(self) -> bool:

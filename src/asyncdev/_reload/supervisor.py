@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import ConfigError
@@ -56,6 +56,8 @@ _KILL_WAIT = 2.0
 # After the grace period, the time the old process gets for lifespan shutdown and exit.
 _EXIT_MARGIN = 1.5
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
+# Spares that fail to run the user's start-up before the supervisor stops asking them.
+_STARTUP_ATTEMPTS = 3
 
 
 def reload_unavailable() -> str | None:
@@ -122,6 +124,11 @@ class Supervisor:
         self.reload: PendingReload | None = None
         self.detected_at = 0.0
         self.warm: list[str] = []
+        # The user's start-up the spares run too (issue: warm reloads); None until a
+        # process serves the app, and after spares failed to run it several times.
+        self.startup: control.Startup | None = None
+        self.startup_failures = 0
+        self.recent: tuple[str, ...] = ()  # the files the last reload was for
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -207,7 +214,9 @@ class Supervisor:
 
     # -- processes -------------------------------------------------------------------------
 
-    def _spawn(self) -> Child:
+    def _spawn(self, *, startup: control.Startup | None = None) -> Child:
+        """A new server process; with ``startup``, it runs the user's start-up while it
+        waits (only for a spare: one told to go at once runs the entry point as is)."""
         parent_end, child_end = socket.socketpair()
         fds = [sock.fileno() for sock in self.sockets]
         env = dict(os.environ)
@@ -233,7 +242,7 @@ class Supervisor:
         child.send(control.Plan(
             entry=self.plan.kind, target=self.plan.target, args=self.plan.args,
             path0=self.plan.path0, orig_argv=tuple(sys.orig_argv),
-            config=json_config(self.config), warm=tuple(self.warm),
+            config=json_config(self.config), warm=tuple(self.warm), startup=startup,
         ))
         self._start_thread(lambda: self._read(child), f"asyncdev-read-{child.pid}")
         self._start_thread(lambda: self._wait(child), f"asyncdev-wait-{child.pid}")
@@ -272,9 +281,15 @@ class Supervisor:
         now = time.monotonic()
         if isinstance(message, control.Ready):
             child.files = frozenset(message.files)
+            child.user = message.user
             child.timings["warm"] = message.warm_ms
-            if child.advance(Event.READY):
-                self._continue_reload()
+            if not child.advance(Event.READY):
+                return
+            if message.user_failed:
+                self._startup_failed(child)
+            elif message.user:
+                self.startup_failures = 0
+            self._continue_reload()
         elif isinstance(message, control.Started):
             child.timings["started"] = now
         elif isinstance(message, (control.Serving, control.Failed)):
@@ -297,6 +312,9 @@ class Supervisor:
                 # Started now rather than at Serving: it would compete for the CPU
                 # with the first requests, and the next spare imports what this used.
                 self._ensure_spare()
+        elif isinstance(message, control.Startup) and child is self.current:
+            if self.startup_failures < _STARTUP_ATTEMPTS:
+                self.startup = message
         elif isinstance(message, control.Watch) and child is self.current:
             self.watchers.listen(message.requests)
 
@@ -304,11 +322,11 @@ class Supervisor:
         t = child.timings
         done = t.get("serving", t.get("failed", 0.0))
         go = t.get("go", done)
-        if self.detected_at:
+        if self.detected_at and child.path:
             logger.debug(
-                "Reloaded in %.0f ms: %.0f ms to start the process, %.0f ms to load and serve",
-                (done - self.detected_at) * 1000, (go - self.detected_at) * 1000,
-                (done - go) * 1000,
+                "Reloaded in %.0f ms (%s path): %.0f ms to start the process, %.0f ms to "
+                "import the app and serve", (done - self.detected_at) * 1000, child.path,
+                (go - self.detected_at) * 1000, (done - go) * 1000,
             )
 
     def _print_banner(self, message: control.Serving | control.Failed) -> None:
@@ -338,7 +356,41 @@ class Supervisor:
 
     def _ensure_spare(self) -> None:
         if not self.stopping and self.spare is None:
-            self.spare = self._spawn()
+            self.spare = self._spawn(startup=self._spare_startup())
+
+    def _spare_startup(self) -> control.Startup | None:
+        """The user's start-up for the next spare, without the files a change is likely
+        to touch: the app's own module, and those changed by the last reload."""
+        startup = self.startup
+        if startup is None:
+            return None
+        app = self.config.app
+        avoid = set(self.recent)
+        skip = ""
+        if isinstance(app, str):
+            target = app.rpartition(":")[0] if ":" in app else app
+            if target.endswith(".py"):
+                avoid.add(os.path.realpath(target))
+            else:
+                skip = target
+        modules = tuple(m for m in startup.modules if m != skip)
+        if not modules and not startup.django_settings:
+            return None
+        return replace(startup, modules=modules, avoid=tuple(sorted(avoid)))
+
+    def _startup_failed(self, spare: Child) -> None:
+        """A spare could not run the user's start-up (a file mid-edit, a start-up that
+        needs the real entry point): replace it by one that imports libraries only."""
+        self.startup_failures += 1
+        self.startup = None
+        if self.startup_failures >= _STARTUP_ATTEMPTS:
+            logger.debug("The app's start-up failed in %d waiting processes: "
+                         "reloads import it afresh from now on", self.startup_failures)
+        spare.kill()
+        if spare is self.spare:
+            self.spare = None
+            if self.reload is None:
+                self._ensure_spare()
 
     def _on_exit(self, child: Child, last: Lifecycle, code: int) -> None:
         """``child`` exited with ``code`` when its state was ``last``."""
@@ -405,6 +457,8 @@ class Supervisor:
 
     def _begin_reload(self, paths: list[str]) -> None:
         self.detected_at = time.monotonic()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Change seen %.0f ms after the write", _since_written(paths))
         shown = [relative(p, self.cwd) for p in paths]
         listing = ", ".join(f"'{p}'" for p in shown[:3])
         if len(shown) > 3:
@@ -415,6 +469,7 @@ class Supervisor:
         self.backoff = _BACKOFF_FIRST
 
         reload = self.reload = PendingReload(paths)
+        self.recent = tuple(os.path.realpath(p) for p in paths)
         old, self.current = self.current, None
         if old is not None and old.state in _DRAINABLE:
             # It stops accepting at once and drains; the next process accepts meanwhile.
@@ -460,20 +515,52 @@ class Supervisor:
                 )
             return
         self.spare = None
-        if spare is not None and not self._usable(spare, reload.paths):
+        if reload.spare_timer is not None:
+            # It imported while the files changed: what it wrote to __pycache__ meanwhile
+            # may be stale (same second, same size), now that it is done.
+            invalidate_bytecode(reload.paths)
+        refusal = self._refusal(spare, reload.paths)
+        if refusal is not None and spare is not None:
             spare.kill()
-            spare = None
+        how = "cold" if refusal is not None else "warm" if spare and spare.user else "spare"
+        logger.debug("Reload path: %s (%s)", how, refusal or (
+            "the waiting process ran the app's start-up and holds no changed file"
+            if how == "warm" else "the waiting process imported libraries only"
+        ))
         self.reload = None
         reload.cancel()
-        self._activate(spare if spare is not None else self._spawn())
+        child = spare if refusal is None and spare is not None else self._spawn()
+        child.path = how
+        self._activate(child)
         if reload.queued:
             self._on_changes(reload.queued)
 
-    def _usable(self, spare: Child, paths: Sequence[str]) -> bool:
-        """A spare that pre-imported a changed file would run the old code."""
+    def _refusal(self, spare: Child | None, paths: Sequence[str]) -> str | None:
+        """Why ``spare`` must not serve after ``paths`` changed, or None.
+
+        A process that imported a changed file would run the old code; one that ran the
+        user's start-up may have read any other changed file (data, templates, .env)."""
+        if spare is None:
+            return "no process was waiting"
         if spare.state is not Lifecycle.READY:
-            return False
-        return not any(os.path.realpath(p) in spare.files for p in paths)
+            return "the waiting process was not ready"
+        held = next((p for p in paths if os.path.realpath(p) in spare.files), None)
+        if held is not None:
+            return f"the waiting process had imported {relative(held, self.cwd)}"
+        if spare.user:
+            other = next((p for p in paths if not p.endswith(".py")), None)
+            if other is not None:
+                return f"the waiting process may have read {relative(other, self.cwd)}"
+        return None
+
+
+def _since_written(paths: Sequence[str]) -> float:
+    """Milliseconds from the last write to one of ``paths`` until now (detection)."""
+    mtimes = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            mtimes.append(os.stat(path).st_mtime)
+    return (time.time() - max(mtimes)) * 1000 if mtimes else 0.0
 
 
 # Processes that stop by themselves when told (Stop), draining what they accepted.

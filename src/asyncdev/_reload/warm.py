@@ -2,8 +2,10 @@
 
 A spare imports ``WARM_MODULES`` (the path every entry point takes), then what the last
 server process reported it used (``modules_report``: asyncdev's modules, then library
-modules, in import order). ``imported_files`` is what the supervisor checks a change
-against: a spare that imported a changed file would serve the old code.
+modules, in import order), then the user's own start-up as that process had it when it
+began to serve (``startup_report``, ``run_startup``: Django's setup, the project's
+settings and models, helpers). ``imported_files`` is what the supervisor checks a
+change against: a spare that imported a changed file would serve the old code.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from .._usercode import is_library_file, is_own_file, is_user_file
 from . import control
 
-__all__ = ["WARM_MODULES", "imported_files", "modules_report", "user_files", "warm_up"]
+__all__ = [
+    "WARM_MODULES", "imported_files", "modules_report", "run_startup", "startup_report",
+    "user_files", "warm_up",
+]
 
 # What every spare imports before it is needed: the path every entry point takes
 # (``python -m asyncdev`` and ``serve()``), from the command line to the HTTP server.
@@ -99,3 +105,75 @@ def modules_report() -> control.Modules:
         else:
             files.append(path)
     return control.Modules(files=user_files(files)[:1000], warm=tuple(own + warm)[:5000])
+
+
+def startup_report() -> control.Startup:
+    """The user's modules imported so far (called as serving begins, before any request:
+    what a request imports, a view say, is what gets edited)."""
+    modules = [
+        name for name, module in list(sys.modules.items())
+        if name != "__main__" and isinstance(path := getattr(module, "__file__", None), str)
+        and is_user_file(path)
+    ]
+    django_settings = None
+    apps = sys.modules.get("django.apps")
+    if apps is not None and getattr(getattr(apps, "apps", None), "ready", False):
+        django_settings = os.environ.get("DJANGO_SETTINGS_MODULE")
+    return control.Startup(
+        modules=tuple(modules)[:2000], path=tuple(sys.path), django_settings=django_settings,
+    )
+
+
+def run_startup(startup: control.Startup, *, env_file: str | None) -> dict[str, str] | None:
+    """Import the user's start-up as ``startup`` says; the environment variables it set,
+    or None if it failed (the process is then not to be used).
+
+    The environment is the one the server will have: the env file is read first, as
+    the entry point would before loading the app."""
+    if env_file:
+        from .._envfile import apply_env_file
+
+        try:
+            apply_env_file(env_file)
+        except Exception:
+            return None
+    before = dict(os.environ)
+    sys.path[:] = list(startup.path)
+    guard = _Avoid(frozenset(startup.avoid))
+    sys.meta_path.insert(0, guard)
+    try:
+        if startup.django_settings:
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", startup.django_settings)
+            importlib.import_module("django").setup()
+        for name in startup.modules:
+            if name not in sys.modules:
+                importlib.import_module(name)
+    except BaseException:
+        # Anything: a module that failed half-way may have left state behind (a
+        # registry, a table in shared metadata), so the process is not used at all.
+        return None
+    finally:
+        sys.meta_path.remove(guard)
+    return {key: value for key, value in os.environ.items() if before.get(key) != value}
+
+
+class _Avoid:
+    """Import hook refusing the files a spare must not import ahead."""
+
+    def __init__(self, files: frozenset[str]) -> None:
+        self.files = files
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if not self.files:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is None:
+                continue
+            origin = spec.origin
+            if isinstance(origin, str) and os.path.realpath(origin) in self.files:
+                raise ImportError(f"{name} is not imported ahead: it changed lately")
+            return spec
+        return None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..entry import interpreter_safe_path
 
-__all__ = ["apply_env", "run_entry", "set_path0"]
+__all__ = ["apply_env", "entry_argv", "run_entry", "set_path0"]
 
 
 def set_path0(path0: str | None) -> None:
@@ -36,12 +36,18 @@ def apply_env(env: dict[str, str]) -> None:
             os.environ[key] = value
 
 
+def entry_argv(kind: str, target: str, args: Sequence[str]) -> list[str]:
+    """``sys.argv`` as the interpreter sets it before running the entry point (for
+    ``-m``, runpy then puts the module's file first)."""
+    return ["-m", *args] if kind == "module" else [target, *args]
+
+
 def run_entry(kind: str, target: str, args: Sequence[str]) -> None:
     """Run the user's command line (``kind`` "module" or "script") in this process."""
     import runpy
 
+    sys.argv = entry_argv(kind, target, args)
     if kind == "module":
-        sys.argv = ["-m", *args]
         # What ``python -m`` itself calls: __main__ stays replaced, argv[0] is the file.
         run_as_main = getattr(runpy, "_run_module_as_main", None)
         if run_as_main is not None:
@@ -49,7 +55,6 @@ def run_entry(kind: str, target: str, args: Sequence[str]) -> None:
         else:  # pragma: no cover - a runpy without the private helper
             runpy.run_module(target, run_name="__main__", alter_sys=True)
         return
-    sys.argv = [target, *args]
     path = os.path.abspath(target)
     if os.path.isdir(path) or (not path.endswith(".py") and _is_archive(path)):
         runpy.run_path(target, run_name="__main__")

@@ -18,7 +18,7 @@ import time
 from .. import control, handoff, warm
 from . import serving
 from . import session as _session
-from .interpreter import apply_env, run_entry, set_path0
+from .interpreter import apply_env, entry_argv, run_entry, set_path0
 from .session import close_channels, die_with_parent, receive, session, start_lifeline
 
 __all__ = ["main"]
@@ -77,8 +77,16 @@ def _run(channels: control.Channels) -> int:
     set_path0(plan.path0)
     started = time.monotonic()
     warm.warm_up(plan.warm, uvloop=plan.config.get("loop") != "asyncio")
+    env_file = plan.config.get("env_file")
+    startup_env: dict[str, str] | None = None
+    if plan.startup is not None:
+        # The user's modules see the command line they will run under.
+        sys.orig_argv = list(plan.orig_argv)
+        sys.argv = entry_argv(plan.entry, plan.target, plan.args)
+        startup_env = warm.run_startup(plan.startup, env_file=env_file)
     _session.send(control.Ready(
-        files=warm.imported_files(), warm_ms=(time.monotonic() - started) * 1000
+        files=warm.imported_files(), warm_ms=(time.monotonic() - started) * 1000,
+        user=startup_env is not None, user_failed=plan.startup is not None and startup_env is None,
     ))
 
     go = receive()
@@ -86,6 +94,14 @@ def _run(channels: control.Channels) -> int:
         return 0
     _session.send(control.Started())
     apply_env(go.env)
+    if startup_env:
+        # What the start-up set (DJANGO_SETTINGS_MODULE, say) stays set, over the
+        # env file as when it runs after the entry point read that file.
+        if env_file:
+            from ..._envfile import apply_env_file
+
+            apply_env_file(env_file)
+        os.environ.update(startup_env)
     session.listen_fds = list(channels.listeners)
     start_lifeline()
     if go.error:

@@ -112,6 +112,7 @@ def _serve_on(
             interface=loaded.interface if loaded else None,
             loop=loop_name,
         ))
+        _session.send(warm.startup_report())
         _session.send(control.Watch(requests=tuple(server.watch_paths())))
         loop.call_later(_MODULES_DELAY, _send_modules)
     for fd in session.listen_fds:
