@@ -140,13 +140,15 @@ class Ready(Message):
     """Warmed up and waiting; ``files``: every file it imported (never run if changed).
 
     ``user``: it also ran the user's start-up (``Plan.startup``); ``user_failed``: that
-    failed, and the process is not to be used."""
+    failed, and the process is not to be used; ``user_refused``: because a module
+    imports one the process had to avoid (no fault of the start-up)."""
 
     kind: ClassVar[str] = "ready"
     files: tuple[str, ...]
     warm_ms: float
     user: bool = False
     user_failed: bool = False
+    user_refused: bool = False
 
 
 @dataclass(frozen=True)

@@ -286,9 +286,13 @@ class Supervisor:
             if not child.advance(Event.READY):
                 return
             if message.user_failed:
-                self._startup_failed(child)
+                self._startup_failed(child, counts=not message.user_refused)
             elif message.user:
                 self.startup_failures = 0
+            if child is self.spare and not message.user_failed:
+                logger.debug("A server process is waiting, %s, ready in %.0f ms",
+                             "warm (it ran the app's start-up)" if message.user
+                             else "with the libraries imported", message.warm_ms)
             self._continue_reload()
         elif isinstance(message, control.Started):
             child.timings["started"] = now
@@ -378,12 +382,13 @@ class Supervisor:
             return None
         return replace(startup, modules=modules, avoid=tuple(sorted(avoid)))
 
-    def _startup_failed(self, spare: Child) -> None:
-        """A spare could not run the user's start-up (a file mid-edit, a start-up that
-        needs the real entry point): replace it by one that imports libraries only."""
-        self.startup_failures += 1
+    def _startup_failed(self, spare: Child, *, counts: bool) -> None:
+        """A spare could not run the user's start-up (it imports a file just changed, a
+        file is mid-edit, it needs the real entry point): replace it by one that
+        imports libraries only, until the next process serves."""
+        self.startup_failures += counts
         self.startup = None
-        if self.startup_failures >= _STARTUP_ATTEMPTS:
+        if counts and self.startup_failures >= _STARTUP_ATTEMPTS:
             logger.debug("The app's start-up failed in %d waiting processes: "
                          "reloads import it afresh from now on", self.startup_failures)
         spare.kill()

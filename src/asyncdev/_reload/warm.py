@@ -22,7 +22,8 @@ from .._usercode import is_library_file, is_own_file, is_user_file
 from . import control
 
 __all__ = [
-    "WARM_MODULES", "imported_files", "modules_report", "run_startup", "startup_report",
+    "WARM_MODULES", "StartupRefused", "imported_files", "modules_report", "run_startup",
+    "startup_report",
     "user_files", "warm_up",
 ]
 
@@ -114,6 +115,8 @@ def startup_report() -> control.Startup:
         name for name, module in list(sys.modules.items())
         if name != "__main__" and isinstance(path := getattr(module, "__file__", None), str)
         and is_user_file(path)
+        # Still being imported: the module whose import started the server.
+        and not getattr(getattr(module, "__spec__", None), "_initializing", False)
     ]
     django_settings = None
     apps = sys.modules.get("django.apps")
@@ -124,9 +127,14 @@ def startup_report() -> control.Startup:
     )
 
 
+class StartupRefused(Exception):
+    """The start-up imports a module the spare must avoid: the process is not used."""
+
+
 def run_startup(startup: control.Startup, *, env_file: str | None) -> dict[str, str] | None:
     """Import the user's start-up as ``startup`` says; the environment variables it set,
-    or None if it failed (the process is then not to be used).
+    or None if it failed (the process is then not to be used). ``StartupRefused`` if
+    it failed because a module imports one of ``startup.avoid``.
 
     The environment is the one the server will have: the env file is read first, as
     the entry point would before loading the app."""
@@ -146,11 +154,13 @@ def run_startup(startup: control.Startup, *, env_file: str | None) -> dict[str, 
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", startup.django_settings)
             importlib.import_module("django").setup()
         for name in startup.modules:
-            if name not in sys.modules:
+            if name not in sys.modules and not guard.avoids(name):
                 importlib.import_module(name)
     except BaseException:
         # Anything: a module that failed half-way may have left state behind (a
         # registry, a table in shared metadata), so the process is not used at all.
+        if guard.refused:
+            raise StartupRefused(guard.refused) from None
         return None
     finally:
         sys.meta_path.remove(guard)
@@ -162,18 +172,37 @@ class _Avoid:
 
     def __init__(self, files: frozenset[str]) -> None:
         self.files = files
+        self.refused = ""
+
+    def avoids(self, name: str) -> bool:
+        """Whether the top-level module ``name`` itself is to be avoided (it is then
+        skipped, rather than refused to a module importing it)."""
+        if not self.files:
+            return False
+        path = None
+        if "." in name:  # found through its package, imported before it (the list's order)
+            path = getattr(sys.modules.get(name.rpartition(".")[0]), "__path__", None)
+            if path is None:
+                return False
+        return self._avoided(self._spec(name, path, None))
+
+    def _spec(self, name: str, path: Any, target: Any) -> Any:
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    return spec
+        return None
+
+    def _avoided(self, spec: Any) -> bool:
+        origin = getattr(spec, "origin", None)
+        return isinstance(origin, str) and os.path.realpath(origin) in self.files
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
         if not self.files:
             return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(name, path, target)
-            if spec is None:
-                continue
-            origin = spec.origin
-            if isinstance(origin, str) and os.path.realpath(origin) in self.files:
-                raise ImportError(f"{name} is not imported ahead: it changed lately")
-            return spec
-        return None
+        spec = self._spec(name, path, target)
+        if self._avoided(spec):
+            self.refused = name
+            raise ImportError(f"{name} is not imported ahead: it changed lately")
+        return spec

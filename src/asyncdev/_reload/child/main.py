@@ -79,14 +79,22 @@ def _run(channels: control.Channels) -> int:
     warm.warm_up(plan.warm, uvloop=plan.config.get("loop") != "asyncio")
     env_file = plan.config.get("env_file")
     startup_env: dict[str, str] | None = None
+    refused = False
     if plan.startup is not None:
         # The user's modules see the command line they will run under.
         sys.orig_argv = list(plan.orig_argv)
         sys.argv = entry_argv(plan.entry, plan.target, plan.args)
-        startup_env = warm.run_startup(plan.startup, env_file=env_file)
+        session.warming = True
+        try:
+            startup_env = warm.run_startup(plan.startup, env_file=env_file)
+        except warm.StartupRefused:
+            refused = True
+        finally:
+            session.warming = False
     _session.send(control.Ready(
         files=warm.imported_files(), warm_ms=(time.monotonic() - started) * 1000,
         user=startup_env is not None, user_failed=plan.startup is not None and startup_env is None,
+        user_refused=refused,
     ))
 
     go = receive()

@@ -36,6 +36,10 @@ _MODULES_DELAY = 0.2
 
 def run_child(config: Config) -> int:
     """Serve ``config`` on the inherited socket(s); an app that fails gets the error page."""
+    if session.warming:
+        # A module of the app's start-up serves when imported: the spare cannot run it
+        # ahead (and is replaced by one that does not try).
+        raise RuntimeError("the app's start-up starts the server: not run ahead")
     session.adopted = True
     config = config.replace(
         reload=False,

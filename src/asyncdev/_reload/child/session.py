@@ -39,6 +39,7 @@ class Session:
         self.base_config: dict[str, Any] = {}
         self.exiting = False  # main() is done: the lifeline must not act on EOF
         self.interrupted = False  # Ctrl+C before serving: the supervisor decides
+        self.warming = False  # running the app's start-up as a spare (see warm.py)
         # Set by the serving code once a server runs: both called from the lifeline
         # thread, they hand over to the loop thread.
         self.stop_serving: Callable[[bool], None] | None = None
@@ -50,7 +51,7 @@ session = Session()
 
 def in_reload_child() -> bool:
     """True in a process started by the reload supervisor that has not served yet."""
-    return bool(session.listen_fds) and not session.adopted
+    return (bool(session.listen_fds) or session.warming) and not session.adopted
 
 
 def send(message: control.Message) -> None:
