@@ -78,6 +78,13 @@ CELLS: dict[str, Cell] = {cell.name: cell for cell in [
     Cell("reload-django", "reload", "the same on the minimal Django project (views.py edited)",
          S.DJANGO, S.RELOAD_DJANGO_SERVERS, "uvicorn",
          tuple(s.name for s in S.RELOAD_DJANGO_SERVERS)),
+    Cell("reload-fastapi", "reload", "the same on a one-file FastAPI app (pydantic models, "
+         "a SQLAlchemy engine and mapped class, two routes)", S.RELOAD_FASTAPI,
+         S.RELOAD_FASTAPI_SERVERS, "uvicorn", tuple(s.name for s in S.RELOAD_FASTAPI_SERVERS)),
+    Cell("reload-django-full", "reload", "the same on a full Django project (startproject's "
+         "INSTALLED_APPS, SQLite, an app with models and admin; views.py edited)",
+         S.DJANGO_FULL, S.RELOAD_DJANGO_FULL_SERVERS, "uvicorn",
+         tuple(s.name for s in S.RELOAD_DJANGO_FULL_SERVERS)),
     Cell("ws-echo", "ws-echo", "WebSocket echo of 32-byte text messages, one in flight "
          "per connection", S.WS_ECHO, S.WS_SERVERS, "uvicorn-wsproto",
          ("asyncdev", "uvicorn-wsproto", "uvicorn-websockets"), connections=16),

@@ -41,6 +41,9 @@ DJANGO = App("benchproject.wsgi:application", "django", DJANGO_DIR,
              asgi_target="benchproject.asgi:application", edit_file="benchproject/views.py")
 RELOAD_ASGI = App("reload_app:app", "asgi", edit_file="reload_app.py")
 RELOAD_FLASK = App("reload_flask:app", "flask", edit_file="reload_flask.py")
+RELOAD_FASTAPI = App("reload_fastapi:app", "asgi", edit_file="reload_fastapi.py")
+DJANGO_FULL = App("fullproject.wsgi:application", "django", APPS / "djfull",
+                  asgi_target="fullproject.asgi:application", edit_file="catalog/views.py")
 
 Launch = tuple[list[str], dict[str, str]]
 
@@ -157,6 +160,12 @@ def _runserver(*, reload: bool) -> Callable[[App, int], Launch]:
     return launch
 
 
+def _fastapi_dev(app: App, port: int) -> Launch:
+    module = app.target.partition(":")[0]
+    return [PY, "-m", "fastapi", "dev", f"{module}.py", "--host", "127.0.0.1",
+            "--port", str(port)], {}
+
+
 def _flask_run(app: App, port: int) -> Launch:
     return ([PY, "-m", "flask", "run", "--reload", "--host", "127.0.0.1", "--port", str(port)],
             {"FLASK_APP": app.target})
@@ -218,6 +227,23 @@ RELOAD_DJANGO_SERVERS = [
     Server("granian", "granian", ("granian", "watchfiles"),
            _granian(interface="wsgi", reload=True), note="WSGI entry point"),
     Server("django-runserver", "django", ("django",), _runserver(reload=True)),
+]
+
+RELOAD_FASTAPI_SERVERS = [
+    Server("asyncdev", "asyncdev", _ASYNCDEV, _asyncdev(reload=True)),
+    Server("uvicorn", "uvicorn", (*_UVICORN, "watchfiles"), _uvicorn(http=None, reload=True)),
+    Server("fastapi-dev", "fastapi", ("fastapi_cli", "uvicorn", "watchfiles"), _fastapi_dev,
+           note="fastapi dev (uvicorn --reload underneath)"),
+    Server("granian", "granian", ("granian", "watchfiles"), _granian(reload=True)),
+]
+
+RELOAD_DJANGO_FULL_SERVERS = [
+    Server("asyncdev", "asyncdev", _ASYNCDEV, _asyncdev(reload=True), note="WSGI entry point"),
+    Server("uvicorn", "uvicorn", (*_UVICORN, "watchfiles"), _uvicorn(http=None, reload=True),
+           note="ASGI entry point"),
+    Server("granian", "granian", ("granian", "watchfiles"),
+           _granian(interface="wsgi", reload=True), note="WSGI entry point"),
+    Server("django-runserver", "django", ("django",), _runserver(reload=True), app=DJANGO_FULL),
 ]
 
 WS_SERVERS = [
