@@ -21,6 +21,14 @@ MESSAGES = [
     ),
     control.Plan(entry="script", target="run.py", args=(), path0=None, orig_argv=("python",),
                  config={}),
+    control.Plan(entry="module", target="asyncdev", args=("mysite.wsgi",), path0=None,
+                 orig_argv=("python", "-m", "asyncdev", "mysite.wsgi"), config={},
+                 startup=control.Startup(modules=("mysite", "polls.models"), path=("/srv",),
+                                         django_settings="mysite.settings",
+                                         avoid=("/srv/polls/views.py",))),
+    control.Startup(modules=("helper",), path=("/srv", "/usr/lib/python3")),
+    control.Ready(files=(), warm_ms=1.0, user=True),
+    control.Ready(files=(), warm_ms=1.0, user_failed=True, user_refused=True),
     control.Go(env={"PATH": "/bin", "EMPTY": ""}),
     control.Go(env={}, error="The server process exited (exit code 1) before serving."),
     control.Stop(),
@@ -56,7 +64,7 @@ def test_watch_requests_come_back_as_watch_requests() -> None:
 def test_every_message_kind_is_distinct() -> None:
     kinds = {type(m).kind for m in MESSAGES}
     assert kinds == {"plan", "go", "stop", "changed", "ready", "started", "serving", "failed",
-                     "modules", "watch"}
+                     "modules", "watch", "startup"}
 
 
 @pytest.mark.parametrize("line", [

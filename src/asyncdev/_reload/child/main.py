@@ -40,12 +40,13 @@ def main() -> None:
         handoff.close_sockets()
 
 
-def _note_interrupt(signum: int, frame: object) -> None:
+def _ignore_interrupt(signum: int, frame: object) -> None:
     # Ctrl+C reaches the whole process group, and the supervisor stops or kills this
     # process as it sees fit. An exception raised at any point of the start (say,
     # inside the server's start, between creating a listener and recording it) would
     # leave half-made resources to the finalizers. Serving installs its own handlers.
-    session.interrupted = True
+    # (A handler, not SIG_IGN: processes the app starts would inherit SIG_IGN.)
+    return
 
 
 def _main() -> int:
@@ -56,7 +57,7 @@ def _main() -> int:
     if channels is None:
         sys.stderr.write("asyncdev._reload.child is started by the reload supervisor only.\n")
         return 2
-    signal.signal(signal.SIGINT, _note_interrupt)
+    signal.signal(signal.SIGINT, _ignore_interrupt)
     ctrl = socket.socket(fileno=channels.control)
     ctrl.set_inheritable(False)
     session.ctrl = ctrl

@@ -38,7 +38,6 @@ class Session:
         self.stopping = False
         self.base_config: dict[str, Any] = {}
         self.exiting = False  # main() is done: the lifeline must not act on EOF
-        self.interrupted = False  # Ctrl+C before serving: the supervisor decides
         self.warming = False  # running the app's start-up as a spare (see warm.py)
         # Set by the serving code once a server runs: both called from the lifeline
         # thread, they hand over to the loop thread.
