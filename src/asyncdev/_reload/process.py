@@ -40,7 +40,8 @@ class Child:
         self.on_exit: list[Callable[[], object]] = []
         self.files: frozenset[str] = frozenset()  # what it imported while waiting
         self.timings: dict[str, float] = {}
-        self.user = False  # it ran the user's start-up while it waited
+        self.deep = False  # told to run the user's start-up while it waits
+        self.user = False  # and it did (said so when ready)
         self.path = ""  # how a reload took it: "warm", "spare" or "cold"
 
     @property

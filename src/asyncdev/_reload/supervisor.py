@@ -238,6 +238,7 @@ class Supervisor:
         finally:
             child_end.close()
         child = Child(proc, parent_end)
+        child.deep = startup is not None
         self.children.add(child)
         child.send(control.Plan(
             entry=self.plan.kind, target=self.plan.target, args=self.plan.args,
@@ -432,6 +433,11 @@ class Supervisor:
         if self.stopping or self.current is not None or self.reload is not None:
             return
         child, self.spare = self.spare, None
+        if child is not None and child.deep and child.state is not Lifecycle.READY:
+            # Still running the app's start-up, which may yet fail half-way: only a
+            # spare that said it is ready and whole may serve.
+            child.kill()
+            child = None
         if child is None or child.exited:
             child = self._spawn()
         self._activate(child, error=error)
