@@ -85,19 +85,19 @@ def test_an_edit_to_what_start_up_imported_is_always_served_new(tmp_path: Path) 
         for n in (2, 3):
             # views.py is imported on first use, after serving: the waiting process,
             # which imported helper.py (and read data.txt), takes over.
-            assert reloads.waiting().startswith("warm")
+            assert reloads.waiting().startswith("warm"), server.output
             path = reloads.edit(views, f"page-{n - 1}", f"page-{n}",
                                 expect=f"hello-{n - 1}|data-{n - 1}|page-{n}".encode())
             assert path.startswith("warm"), path
             # The waiting process imported helper.py: never used for an edit of it.
-            assert reloads.waiting().startswith("warm")
+            assert reloads.waiting().startswith("warm"), server.output
             path = reloads.edit(helper, f"hello-{n - 1}", f"hello-{n}",
                                 expect=f"hello-{n}|data-{n - 1}|page-{n}".encode())
             assert path.startswith("cold"), path
             # Nor for a watched data file it read at import.
             reloads.edit(views, f"page-{n}", f"page-{n}b",
                          expect=f"hello-{n}|data-{n - 1}|page-{n}b".encode())
-            assert reloads.waiting().startswith("warm")
+            assert reloads.waiting().startswith("warm"), server.output
             path = reloads.edit(data, f"data-{n - 1}", f"data-{n}",
                                 expect=f"hello-{n}|data-{n}|page-{n}b".encode())
             assert path.startswith("cold"), path
@@ -105,7 +105,7 @@ def test_an_edit_to_what_start_up_imported_is_always_served_new(tmp_path: Path) 
             reloads.edit(views, f"page-{n - 1}", f"page-{n}",
                          expect=f"hello-{n}|data-{n}|page-{n}".encode())
         # The app's own module is never imported ahead: editing it takes the warm path.
-        assert reloads.waiting().startswith("warm")
+        assert reloads.waiting().startswith("warm"), server.output
         (tmp_path / "app.py").write_text(APP.replace('f"{helper', 'b"app-2|" + f"{helper'))
         server.wait_body(b"app-2|hello-3|data-3|page-3")
         reloads.reloads += 1
@@ -174,21 +174,21 @@ def test_django_views_reload_warm_models_and_settings_never(tmp_path: Path) -> N
         assert server.get()[2] == b"view-1|model-1|settings-1"
         reloads = Reloads(server)
         # The waiting process ran django.setup(): settings, app registry, models, admin.
-        assert reloads.waiting().startswith("warm")
+        assert reloads.waiting().startswith("warm"), server.output
         path = reloads.edit(views, "view-1", "view-2", expect=b"view-2|model-1|settings-1")
         assert path.startswith("warm"), path
         # The settings, then a model: held by the warm process, so never served old.
-        assert reloads.waiting().startswith("warm")
+        assert reloads.waiting().startswith("warm"), server.output
         path = reloads.edit(settings, "settings-1", "settings-2",
                             expect=b"view-2|model-1|settings-2")
         assert path.startswith("cold"), path
         reloads.edit(views, "view-2", "view-3", expect=b"view-3|model-1|settings-2")
-        assert reloads.waiting().startswith("warm")
+        assert reloads.waiting().startswith("warm"), server.output
         path = reloads.edit(models, "model-1", "model-2", expect=b"view-3|model-2|settings-2")
         assert path.startswith("cold"), path
         # Views again: warm once a waiting process holds the new model.
         reloads.edit(views, "view-3", "view-4", expect=b"view-4|model-2|settings-2")
-        assert reloads.waiting().startswith("warm")
+        assert reloads.waiting().startswith("warm"), server.output
         path = reloads.edit(views, "view-4", "view-5", expect=b"view-5|model-2|settings-2")
         assert path.startswith("warm"), path
         assert server.get("/admin/login/")[0] == 200

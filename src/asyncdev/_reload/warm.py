@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from .._usercode import is_library_file, is_own_file, is_user_file
@@ -108,12 +108,13 @@ def modules_report() -> control.Modules:
     return control.Modules(files=user_files(files)[:1000], warm=tuple(own + warm)[:5000])
 
 
-def startup_report() -> control.Startup:
-    """The user's modules imported so far (called as serving begins, before any request:
-    what a request imports, a view say, is what gets edited)."""
+def startup_report(*, exclude: Collection[str] = ()) -> control.Startup:
+    """The user's modules imported so far (called as serving begins), but those in
+    ``exclude`` (imported by the first requests: a view, say, is what gets edited)."""
     modules = [
         name for name, module in list(sys.modules.items())
-        if name != "__main__" and isinstance(path := getattr(module, "__file__", None), str)
+        if name != "__main__" and name not in exclude
+        and isinstance(path := getattr(module, "__file__", None), str)
         and is_user_file(path)
         # Still being imported: the module whose import started the server.
         and not getattr(getattr(module, "__spec__", None), "_initializing", False)

@@ -13,6 +13,8 @@ import contextlib
 import logging
 import os
 import socket
+import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -88,16 +90,22 @@ def _serve_on(
     from ..._server.server import Server
 
     server: Server | None = None
+    requests = _RequestImports(loop)
     if failure is None:
         server = Server(config, sockets=_sockets())
+        start = loop.create_task(server.start())
+        requests.start_task = start
+        sys.meta_path.insert(0, requests)
         try:
-            loop.run_until_complete(server.start())
+            loop.run_until_complete(start)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             if session.stopping:
                 return 0
             failure, server = exc, None
+        finally:
+            sys.meta_path.remove(requests)
     if server is None:
         assert failure is not None
         _report_failure(failure, loop_name)
@@ -116,7 +124,7 @@ def _serve_on(
             interface=loaded.interface if loaded else None,
             loop=loop_name,
         ))
-        _session.send(warm.startup_report())
+        _session.send(warm.startup_report(exclude=requests.names))
         _session.send(control.Watch(requests=tuple(server.watch_paths())))
         loop.call_later(_MODULES_DELAY, _send_modules)
     for fd in session.listen_fds:
@@ -132,6 +140,26 @@ def _serve_on(
         server.request_shutdown()
     serve_until_signal(loop, server)
     return 0
+
+
+class _RequestImports:
+    """Import hook that only watches: the modules first imported by requests while the
+    server started (connections waiting in the backlog are served as soon as it
+    listens). They are not the app's start-up: the next spare must not import them
+    ahead (the URLconf and the view a reload was for, say)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.start_task: asyncio.Task[None] | None = None
+        self.names: set[str] = set()
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            self.names.add(name)  # a WSGI request, on the thread pool
+        else:
+            task = asyncio.current_task(self.loop) if self.loop.is_running() else None
+            if task is not None and task is not self.start_task:
+                self.names.add(name)  # a request or the lifespan: not the app's import
 
 
 def _send_modules() -> None:
