@@ -101,7 +101,8 @@ LIVES = [
     [Event.GO, Event.FAILED, Event.STOP, Event.EXIT],
     # Its predecessor died before serving: it shows only the error page.
     [Event.READY, Event.GO_BROKEN, Event.FAILED, Event.STOP, Event.EXIT],
-    # Killed while importing the old code, or while it drained for too long.
+    # Stopped while importing the old code; killed while it drained for too long.
+    [Event.GO, Event.STOP, Event.EXIT],
     [Event.GO, Event.KILL, Event.EXIT],
     [Event.READY, Event.GO, Event.SERVING, Event.STOP, Event.KILL, Event.KILL, Event.EXIT],
     # Crashed while serving.

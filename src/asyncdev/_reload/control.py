@@ -287,6 +287,7 @@ TRANSITIONS: Mapping[tuple[Lifecycle, Event], Lifecycle] = {
     (S.RUNNING, E.SERVING): S.SERVING,
     (S.RUNNING, E.FAILED): S.FAILED,
     (S.BROKEN, E.FAILED): S.BROKEN,
+    (S.RUNNING, E.STOP): S.STOPPING,  # it exits at once, or drains if already listening
     (S.SERVING, E.STOP): S.STOPPING,
     (S.FAILED, E.STOP): S.STOPPING,
     (S.BROKEN, E.STOP): S.STOPPING,

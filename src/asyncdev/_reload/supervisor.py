@@ -50,9 +50,6 @@ _BOOT = "from asyncdev._reload.child.main import main; main()"
 # A spare is told to go at once when ready; one still importing after this long is
 # replaced rather than waited for.
 _SPARE_WAIT = 5.0
-# How long a reload waits for a process killed while it imported the old code to be
-# gone (so that it cannot write a stale .pyc after the supervisor deleted it).
-_KILL_WAIT = 2.0
 # After the grace period, the time the old process gets for lifespan shutdown and exit.
 _EXIT_MARGIN = 1.5
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
@@ -489,12 +486,19 @@ class Supervisor:
             timer = self.dispatcher.call_later(control.RELOAD_GRACE + _EXIT_MARGIN, old.kill)
             old.on_exit.append(timer.cancel)
         elif old is not None:
-            # Still importing the old code: nothing to drain. Wait for it to be gone so
-            # that it cannot write a stale .pyc after we deleted it.
-            old.kill()
+            # Not serving yet: it exits at once if still importing the old code, or
+            # drains what it accepted if its server has begun listening (a SIGKILL would
+            # reset those connections). Either way the reload waits for it to be gone,
+            # so that it cannot write a stale .pyc after we deleted it.
+            if "started" in old.timings:
+                old.advance(Event.STOP)
+                old.send(control.Stop(handoff=True))
+            else:
+                old.kill()  # it has not even read its Go yet (still importing asyncdev)
             reload.retiring = old
             reload.kill_timer = self.dispatcher.call_later(
-                _KILL_WAIT, lambda: self._stop_waiting(reload, for_spare=False)
+                control.RELOAD_GRACE + _EXIT_MARGIN,
+                lambda: self._stop_waiting(reload, for_spare=False),
             )
         self._continue_reload()
 
@@ -503,7 +507,8 @@ class Supervisor:
             return
         if for_spare:
             reload.spare_waited = True
-        else:
+        elif reload.retiring is not None:
+            reload.retiring.kill()
             reload.retiring = None
         self._continue_reload()
 

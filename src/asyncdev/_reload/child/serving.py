@@ -89,6 +89,11 @@ def _serve_on(
     from ..._server.run import serve_until_signal
     from ..._server.server import Server
 
+    with session.lock:
+        if session.stopping:
+            return 0
+        # From here on connections may be accepted: a Stop must let them finish.
+        session.listening = True
     server: Server | None = None
     requests = _RequestImports(loop)
     if failure is None:
@@ -135,9 +140,9 @@ def _serve_on(
         session.served = True
         session.stop_serving = _stopper(server, loop)
         session.files_changed = _change_notifier(server, loop) if failure is None else None
-        stopping = session.stopping
+        stopping, reloading = session.stopping, session.stop_handoff
     if stopping:
-        server.request_shutdown()
+        _stop_serving(server, loop, reloading)
     serve_until_signal(loop, server)
     return 0
 

@@ -36,6 +36,8 @@ class Session:
         self.adopted = False  # a server took the sockets (only the first serve() may)
         self.served = False
         self.stopping = False
+        self.stop_handoff = False  # the Stop was for a reload: hand idle connections over
+        self.listening = False  # a server may be accepting: stop by draining, not exiting
         self.base_config: dict[str, Any] = {}
         self.exiting = False  # main() is done: the lifeline must not act on EOF
         self.warming = False  # running the app's start-up as a spare (see warm.py)
@@ -112,15 +114,20 @@ def _lifeline() -> None:
                 files_changed = session.files_changed
             if files_changed is not None:
                 files_changed(message.paths)
+    handoff = message is not None and message.handoff
     with session.lock:
         if session.exiting:
             return
         session.stopping = True
-        stop_serving = session.stop_serving
-    if stop_serving is None:
-        # Not serving: nothing in flight worth a grace period.
+        session.stop_handoff = handoff
+        stop_serving, listening = session.stop_serving, session.listening
+    if stop_serving is not None:
+        stop_serving(handoff)
+    elif not listening:
+        # Still importing the app: nothing in flight worth a grace period.
         os._exit(0)
-    stop_serving(message is not None and message.handoff)
+    # Otherwise a server is starting and may have accepted connections already: once
+    # started it sees ``stopping`` and drains them (see serving).
     if message is None:
         # Without PR_SET_PDEATHSIG (or an app that blocks its loop) nobody would kill us.
         time.sleep(control.RELOAD_GRACE + 3.0)
