@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect
 
-from asyncdev._reload.entry import CHILD_ENV_VAR
+from asyncdev._reload.control import CHILD_ENV_VAR
 from reload_helpers import Supervised, child_env, write_app
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="reload needs POSIX")
@@ -43,20 +43,20 @@ import sys
 
 _dump_dir = os.environ.get("FOOTPRINT_DUMP_DIR")
 if _dump_dir and %(env_var)r in os.environ:
-    import asyncdev._reload.child as _child
+    import asyncdev._reload.child.session as _child
 
-    _send = _child._send
+    _send = _child.send
 
-    def _recording_send(message_type, /, **fields):
-        if message_type in ("ready", "modules"):
-            record = {"modules": sorted(sys.modules), "warm": fields.get("warm")}
-            path = os.path.join(_dump_dir, "%%d-%%s.json" %% (os.getpid(), message_type))
+    def _recording_send(message):
+        if message.kind in ("ready", "modules"):
+            record = {"modules": sorted(sys.modules), "warm": getattr(message, "warm", None)}
+            path = os.path.join(_dump_dir, "%%d-%%s.json" %% (os.getpid(), message.kind))
             with open(path + ".tmp", "w") as handle:
                 json.dump(record, handle)
             os.replace(path + ".tmp", path)
-        _send(message_type, **fields)
+        _send(message)
 
-    _child._send = _recording_send
+    _child.send = _recording_send
 """
 
 WSGI_APP = '''\

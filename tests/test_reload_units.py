@@ -17,8 +17,9 @@ import pytest
 from asyncdev._features.errorpage import startup_error_app as error_app
 from asyncdev._reload.dispatcher import Dispatcher
 from asyncdev._reload.entry import EntryPlan, entry_plan
-from asyncdev._reload.supervisor import _invalidate_bytecode
+from asyncdev._reload.process import invalidate_bytecode as _invalidate_bytecode
 from asyncdev._reload.watch import ReloadFilter, default_reload_dirs, glob_to_regex
+from asyncdev._types import WatchRequest
 
 # --- globs and the filter ------------------------------------------------------------------
 
@@ -107,6 +108,25 @@ def test_extra_files_trigger_even_when_not_included(project: Path) -> None:
     assert not watch(None, target)
     watch.extra_files.add(target)
     assert watch(None, target)
+
+
+def test_listened_paths_pass_the_filter_without_reloading(project: Path) -> None:
+    watch = ReloadFilter(roots=[str(project)], cwd=str(project), excludes=["migrations"])
+    html = str(project / "templates" / "index.html")
+    assert not watch(None, html)
+    watch.listen([WatchRequest(str(project / "templates"), ("*.html",)),
+                  WatchRequest(str(project), ("notes.*", "migrations/*.sql"))])
+    assert watch(None, html) and not watch.reloads(html)
+    assert watch(None, str(project / "notes.txt"))
+    # Outside the requested directory, or excluded, or in a venv: still nothing.
+    assert not watch(None, str(project / "index.html"))
+    assert not watch(None, str(project / "migrations" / "0002.sql"))
+    assert not watch(None, str(project / "venv" / "lib" / "notes.txt"))
+    # A Python source listened to still reloads.
+    assert watch.reloads(str(project / "app.py"))
+    # Each serving process says what it wants: the next request replaces the last.
+    watch.listen([])
+    assert not watch(None, html)
 
 
 def test_default_reload_dirs(tmp_path: Path) -> None:

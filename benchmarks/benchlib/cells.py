@@ -84,15 +84,21 @@ CELLS: dict[str, Cell] = {cell.name: cell for cell in [
     Cell("idle-memory", "idle-memory", "reload on, whole process tree 2 s after the first "
          "response (trivial ASGI app)", S.RELOAD_ASGI, S.RELOAD_SERVERS[:4], "uvicorn",
          ("asyncdev", "uvicorn")),
+    Cell("idle-memory-django", "idle-memory", "the same on the full Django project (WSGI "
+         "entry point; uvicorn: ASGI)", S.DJANGO_FULL, S.RELOAD_DJANGO_FULL_SERVERS[:2],
+         "uvicorn", ("asyncdev", "uvicorn")),
     Cell("reload", "reload", "file write to first response with the new code, trivial app; "
          "failed requests meanwhile", S.RELOAD_ASGI, S.RELOAD_SERVERS, "uvicorn",
          tuple(s.name for s in S.RELOAD_SERVERS)),
     Cell("reload-django", "reload", "the same on the minimal Django project (views.py edited)",
          S.DJANGO, S.RELOAD_DJANGO_SERVERS, "uvicorn",
          tuple(s.name for s in S.RELOAD_DJANGO_SERVERS)),
-    Cell("reload-django-full", "reload", "the same on a full project (startproject's "
-         "INSTALLED_APPS, SQLite, DEBUG on; views.py edited)", S.DJANGO_FULL,
-         S.RELOAD_DJANGO_FULL_SERVERS, "uvicorn",
+    Cell("reload-fastapi", "reload", "the same on a one-file FastAPI app (pydantic models, "
+         "a SQLAlchemy engine and mapped class, two routes)", S.RELOAD_FASTAPI,
+         S.RELOAD_FASTAPI_SERVERS, "uvicorn", tuple(s.name for s in S.RELOAD_FASTAPI_SERVERS)),
+    Cell("reload-django-full", "reload", "the same on a full Django project (startproject's "
+         "INSTALLED_APPS, SQLite, an app with models and admin; views.py edited)",
+         S.DJANGO_FULL, S.RELOAD_DJANGO_FULL_SERVERS, "uvicorn",
          tuple(s.name for s in S.RELOAD_DJANGO_FULL_SERVERS)),
     Cell("ws-echo", "ws-echo", "WebSocket echo of 32-byte text messages, one in flight "
          "per connection", S.WS_ECHO, S.WS_SERVERS, "uvicorn-wsproto",

@@ -43,9 +43,10 @@ WS_ECHO = App("ws_echo:app", "asgi")
 DJANGO = App("benchproject.wsgi:application", "django", DJANGO_DIR,
              asgi_target="benchproject.asgi:application", edit_file="benchproject/views.py")
 DJANGO_FULL = App("fullproject.wsgi:application", "django", DJANGO_FULL_DIR,
-                  asgi_target="fullproject.asgi:application", edit_file="fullproject/views.py")
+                  asgi_target="fullproject.asgi:application", edit_file="catalog/views.py")
 RELOAD_ASGI = App("reload_app:app", "asgi", edit_file="reload_app.py")
 RELOAD_FLASK = App("reload_flask:app", "flask", edit_file="reload_flask.py")
+RELOAD_FASTAPI = App("reload_fastapi:app", "asgi", edit_file="reload_fastapi.py")
 
 Launch = tuple[list[str], dict[str, str]]
 
@@ -287,11 +288,23 @@ RELOAD_DJANGO_SERVERS = [
     Server("django-runserver", "django", ("django",), _runserver(reload=True)),
 ]
 
+RELOAD_FASTAPI_SERVERS = [
+    Server("asyncdev", "asyncdev", _ASYNCDEV, _asyncdev(reload=True)),
+    Server("uvicorn", "uvicorn", (*_UVICORN, "watchfiles"), _uvicorn(http=None, reload=True)),
+    Server("fastapi-dev", "fastapi", ("fastapi_cli", "uvicorn", "watchfiles"), _fastapi("dev"),
+           note="fastapi dev (uvicorn --reload underneath)"),
+    Server("granian", "granian", ("granian", "watchfiles"), _granian(reload=True)),
+]
+
 RELOAD_DJANGO_FULL_SERVERS = [
-    RELOAD_DJANGO_SERVERS[0],
+    Server("asyncdev", "asyncdev", _ASYNCDEV, _asyncdev(reload=True), note="WSGI entry point"),
     Server("asyncdev-runserver", "asyncdev", (*_ASYNCDEV, "django"), _asyncdev_runserver,
            note='manage.py runserver with "asyncdev" in INSTALLED_APPS'),
-    *RELOAD_DJANGO_SERVERS[1:],
+    Server("uvicorn", "uvicorn", (*_UVICORN, "watchfiles"), _uvicorn(http=None, reload=True),
+           note="ASGI entry point"),
+    Server("granian", "granian", ("granian", "watchfiles"),
+           _granian(interface="wsgi", reload=True), note="WSGI entry point"),
+    Server("django-runserver", "django", ("django",), _runserver(reload=True), app=DJANGO_FULL),
 ]
 
 WS_SERVERS = [

@@ -46,10 +46,12 @@ def run(config: Config, *, found: Discovery | None = None) -> int:
 
     configure_logging(config)
     if config.reload:
-        # A reload child runs from _reload.child.main(); anywhere else this process becomes
-        # the supervisor, which stays clear of asyncio and the HTTP layers.
-        session = sys.modules.get("asyncdev._reload.child")
-        if session is None or not session.in_reload_child():
+        # A reload child runs from _reload.child.main; anywhere else this process becomes
+        # the supervisor, which stays clear of asyncio and the HTTP layers (the session
+        # module imports neither).
+        from ._reload.child.session import in_reload_child
+
+        if not in_reload_child():
             from ._reload.supervisor import reload_unavailable, supervise
 
             reason = reload_unavailable()
@@ -65,7 +67,7 @@ def run(config: Config, *, found: Discovery | None = None) -> int:
             config = config.replace(reload=False)
     load_env_files(config)
     if config.reload:
-        from ._reload.child import run_child
+        from ._reload.child.serving import run_child
 
         return run_child(config)
     from ._server.run import run_server

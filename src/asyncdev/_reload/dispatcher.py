@@ -32,8 +32,8 @@ class Dispatcher:
 
     ``post`` may be called from any thread and from signal handlers: ``SimpleQueue.put``
     is reentrant, and a signal interrupts the wait in ``get`` to run its handler.
-    A handler may itself wait (``run_until`` nests); callbacks posted meanwhile run
-    inside that wait.
+    ``run_until`` may nest, but a handler that waits runs other handlers inside
+    its own: the supervisor's handlers never wait (see ``PendingReload``).
     """
 
     def __init__(self, on_error: Callable[[BaseException], None]) -> None:

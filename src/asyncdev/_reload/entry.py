@@ -12,15 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CHILD_ENV_VAR", "RELOAD_GRACE", "EntryPlan", "entry_plan", "interpreter_safe_path"]
-
-# How the reload supervisor hands a server process its sockets (not ASYNCDEV_RELOAD:
-# that name is the --reload option read from the environment).
-CHILD_ENV_VAR = "_ASYNCDEV_RELOAD_CHILD"
-# The old process only finishes what it already accepted (the new one serves everything
-# else at once), so a reload cuts a request still running after this long, much as
-# werkzeug's reloader cuts every request at once.
-RELOAD_GRACE = 1.0
+__all__ = ["EntryPlan", "entry_plan", "interpreter_safe_path"]
 
 # Interpreter options that take a value; every other short option is a lone letter.
 _OPTIONS_WITH_VALUE = "WX"

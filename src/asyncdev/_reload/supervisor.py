@@ -9,14 +9,15 @@ backlog. It never imports the user's code, nor the HTTP layers.
 It does not use asyncio either: this process lives as long as the developer's session
 and asyncio (which loads ssl) would double its memory. Every decision runs on the
 thread that called ``supervise``, in a ``Dispatcher``; other threads only block on one
-thing each (a watcher, a process's messages, its exit) and post what they saw.
+thing each (a watcher, a process's messages, its exit) and post what they saw. No
+handler waits: a reload that must wait (for a spare, for an old process to be gone) is
+a ``PendingReload`` that goes on when what it waits for is posted. Every decision is
+in the one ``Supervisor`` class, which is why this module is past 450 lines.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import json
 import logging
 import os
 import signal
@@ -26,13 +27,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import ConfigError
+from . import control
+from .control import Event, Lifecycle
 from .dispatcher import Dispatcher, Timer
-from .entry import CHILD_ENV_VAR, EntryPlan, entry_plan
-from .watch import ReloadFilter, default_reload_dirs, relative
+from .entry import EntryPlan, entry_plan
+from .process import Child, describe_exit, invalidate_bytecode, json_config
+from .watch import ReloadFilter, relative, reload_dirs
+from .watchers import Watchers
 
 if TYPE_CHECKING:
     from .._config import Config
@@ -41,13 +46,15 @@ __all__ = ["Supervisor", "reload_unavailable", "supervise"]
 
 logger = logging.getLogger("asyncdev.error")
 
-_BOOT = "from asyncdev._reload.child import main; main()"
+_BOOT = "from asyncdev._reload.child.main import main; main()"
 # A spare is told to go at once when ready; one still importing after this long is
 # replaced rather than waited for.
 _SPARE_WAIT = 5.0
 # After the grace period, the time the old process gets for lifespan shutdown and exit.
 _EXIT_MARGIN = 1.5
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
+# Spares that fail to run the user's start-up before the supervisor stops asking them.
+_STARTUP_ATTEMPTS = 3
 
 
 def reload_unavailable() -> str | None:
@@ -70,86 +77,6 @@ def supervise(config: Config, announce: Announce) -> int:
     return Supervisor(config, plan, announce).run()
 
 
-# --- one server process -------------------------------------------------------------------
-
-
-class Child:
-    """A server process and the supervisor's end of its control socket."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], ctrl: socket.socket) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-        self.ctrl = ctrl
-        self.state = "starting"  # ready, active, serving, failed, stopping
-        self.ready = False
-        self.exit_code: int | None = None
-        self.on_exit: list[Callable[[], object]] = []
-        self.files: frozenset[str] = frozenset()
-        self.error_page_only = False
-        self.killed = False
-        self.timings: dict[str, float] = {}
-
-    @property
-    def exited(self) -> bool:
-        return self.exit_code is not None
-
-    def send(self, message_type: str, /, **fields: Any) -> None:
-        fields["t"] = message_type
-        if not self.exited:
-            # A few hundred bytes to a process reading them: the write never blocks
-            # for long, and one to a process that just died fails at once.
-            with contextlib.suppress(OSError):
-                self.ctrl.sendall(json.dumps(fields).encode() + b"\n")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.ctrl.shutdown(socket.SHUT_RDWR)
-        self.ctrl.close()
-
-    def kill(self) -> None:
-        if not self.exited:
-            self.killed = True
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-    def __repr__(self) -> str:
-        return f"<Child {self.pid} {self.state}>"
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-        return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _invalidate_bytecode(paths: Sequence[str]) -> None:
-    """Delete the cached bytecode of changed sources.
-
-    Python trusts a ``.pyc`` whose recorded source mtime (whole seconds) and size still
-    match, so an edit within the same second that keeps the size would run the old
-    code. Deleting the cache costs one unlink and forces a compile of the new source.
-    """
-    for path in paths:
-        if not path.endswith(".py"):
-            continue
-        for optimization in ("", 1, 2):
-            with contextlib.suppress(OSError, ValueError, NotImplementedError):
-                os.unlink(importlib.util.cache_from_source(path, optimization=optimization))
-
-
-def _json_config(config: Config) -> dict[str, Any]:
-    """The options a child needs to serve an error page before the app's own call runs."""
-    result: dict[str, Any] = {}
-    for field in fields(config):
-        value = getattr(config, field.name)
-        if field.name in ("app", "fd", "reload") or callable(value):
-            continue
-        result[field.name] = json.loads(json.dumps(value, default=str))
-    return result
-
-
 # --- the supervisor -------------------------------------------------------------------------
 
 
@@ -168,7 +95,7 @@ class Supervisor:
         self.plan = plan
         self.announce = announce
         self.cwd = os.getcwd()
-        self.roots = self._reload_dirs()
+        self.roots = reload_dirs(config, plan, self.cwd)
         self.filter = ReloadFilter(
             roots=self.roots, includes=config.reload_includes,
             excludes=config.reload_excludes, cwd=self.cwd,
@@ -186,39 +113,20 @@ class Supervisor:
         self.backoff = _BACKOFF_FIRST
         self.banner_printed = False
         self.restart_timer: Timer | None = None
-        self.extra_files: set[str] = set()
-        self.watchers: list[threading.Event] = []  # one stop event per watcher thread
-        self.extras_watcher: threading.Event | None = None
-        self.reloading = False
-        self.queued_changes: set[str] = set()
+        self.watchers = Watchers(
+            roots=self.roots, filter=self.filter, reload_delay=config.reload_delay,
+            report=lambda paths: self.dispatcher.post(self._on_changes, paths),
+            start_thread=self._start_thread,
+        )
+        self.reload: PendingReload | None = None
         self.detected_at = 0.0
         self.warm: list[str] = []
+        # The user's start-up the spares run too (issue: warm reloads); None until a
+        # process serves the app, and after spares failed to run it several times.
+        self.startup: control.Startup | None = None
+        self.startup_failures = 0
+        self.recent: tuple[str, ...] = ()  # the files the last reload was for
         self.keys: Any = None  # the terminal's KeyReader, when stdin is one
-
-    def _reload_dirs(self) -> list[str]:
-        config = self.config
-        if config.reload_dirs:
-            dirs = []
-            for directory in config.reload_dirs:
-                full = os.path.realpath(os.path.join(self.cwd, directory))
-                if not os.path.isdir(full):
-                    raise ConfigError(
-                        f"reload_dirs: {directory!r} is not a directory (cwd: {self.cwd})"
-                    )
-                dirs.append(full)
-            return dirs
-        app = config.app
-        project: str | None = None
-        if isinstance(app, str) or app is None:
-            project = config.app_dir
-            target = app or ""
-            if not target.endswith(".py"):
-                target = target.rpartition(":")[0]
-            if project is None and target.endswith(".py"):
-                project = os.path.dirname(os.path.abspath(target))
-        elif self.plan.kind == "script":
-            project = os.path.dirname(os.path.realpath(self.plan.target))
-        return default_reload_dirs(project, self.cwd)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -235,14 +143,14 @@ class Supervisor:
                     previous[sig] = signal.signal(sig, self._signalled)
             # The server first: importing the watcher overlaps with its start.
             self._activate(self._spawn())
-            self._start_watcher(self.roots, self.filter, recursive=True)
+            self.watchers.start()
             from .._envfile import AUTOMATIC_FILES
 
             env_files = [*self.config.env_file, *(AUTOMATIC_FILES if self.config.dotenv else ())]
             if env_files:
                 # Each child reads them afresh; editing one is a change like any other
                 # (.env may appear later: its path is watched, not the file).
-                self._watch_also([os.path.abspath(f) for f in env_files], always=True)
+                self.watchers.watch_also([os.path.abspath(f) for f in env_files], always=True)
             # Find the virtual environments below the roots before their files change.
             self._start_thread(self.filter.scan_environments, "asyncdev-scan")
             self.dispatcher.run_until(lambda: self.stop_requested)
@@ -252,8 +160,7 @@ class Supervisor:
                 self.keys.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            for stop in self.watchers:
-                stop.set()
+            self.watchers.stop()
             for child in (*self.children, *self.unclosed):
                 child.close()
             for sock in (*self.sockets, *self.handoff):
@@ -294,10 +201,13 @@ class Supervisor:
         self.stopping = True
         if self.restart_timer is not None:
             self.restart_timer.cancel()
+        if self.reload is not None:
+            self.reload.cancel()
+            self.reload = None
         for child in list(self.children):
-            if child.state in ("serving", "failed"):
-                child.state = "stopping"
-                child.send("stop")
+            if child.state in _DRAINABLE:
+                child.advance(Event.STOP)
+                child.send(control.Stop())
             else:
                 child.kill()
         # The children drain for timeout_graceful_shutdown, then need a moment to exit.
@@ -309,15 +219,17 @@ class Supervisor:
 
     # -- processes -------------------------------------------------------------------------
 
-    def _spawn(self) -> Child:
+    def _spawn(self, *, startup: control.Startup | None = None) -> Child:
+        """A new server process; with ``startup``, it runs the user's start-up while it
+        waits (only for a spare: one told to go at once runs the entry point as is)."""
         parent_end, child_end = socket.socketpair()
         fds = [sock.fileno() for sock in self.sockets]
         env = dict(os.environ)
         handoff = [sock.fileno() for sock in self.handoff]
-        env[CHILD_ENV_VAR] = (
-            f"{child_end.fileno()}:{','.join(map(str, fds))}:{os.getpid()}:"
-            f"{','.join(map(str, handoff))}"
-        )
+        env[control.CHILD_ENV_VAR] = control.Channels(
+            control=child_end.fileno(), listeners=tuple(fds), parent=os.getpid(),
+            handoff=tuple(handoff),
+        ).encode()
         try:
             # From the dispatcher's (main) thread: PR_SET_PDEATHSIG fires when the
             # thread that forked the child exits, not only the process.
@@ -331,12 +243,13 @@ class Supervisor:
         finally:
             child_end.close()
         child = Child(proc, parent_end)
+        child.deep = startup is not None
         self.children.add(child)
-        child.send(
-            "plan", kind=self.plan.kind, target=self.plan.target, args=list(self.plan.args),
-            path0=self.plan.path0, orig_argv=list(sys.orig_argv),
-            config=_json_config(self.config), warm=self.warm,
-        )
+        child.send(control.Plan(
+            entry=self.plan.kind, target=self.plan.target, args=self.plan.args,
+            path0=self.plan.path0, orig_argv=tuple(sys.orig_argv),
+            config=json_config(self.config), warm=tuple(self.warm), startup=startup,
+        ))
         self._start_thread(lambda: self._read(child), f"asyncdev-read-{child.pid}")
         self._start_thread(lambda: self._wait(child), f"asyncdev-wait-{child.pid}")
         return child
@@ -345,15 +258,17 @@ class Supervisor:
         """Thread: post each message of ``child`` until its end of the socket closes."""
         with contextlib.suppress(OSError, ValueError), child.ctrl.makefile("rb") as stream:
             for line in stream:
-                # A process dying mid-message leaves a line json cannot parse: its
+                # A process dying mid-message leaves a line that cannot be decoded: its
                 # exit is reported on its own.
-                self.dispatcher.post(self._on_message, child, json.loads(line))
+                self.dispatcher.post(self._on_message, child, control.decode(line))
 
     def _wait(self, child: Child) -> None:
         """Thread: report the exit of ``child`` (its socket may outlive it in a fork)."""
         self.dispatcher.post(self._reaped, child, child.proc.wait())
 
     def _reaped(self, child: Child, code: int) -> None:
+        last = child.state
+        child.advance(Event.EXIT)
         child.exit_code = code
         # Its reader sees the end of the socket at once, unless a process it forked
         # holds the other end: then this wakes the reader, after its last messages.
@@ -361,71 +276,87 @@ class Supervisor:
         self.dispatcher.call_later(0.5, lambda: self._close(child))
         for callback in child.on_exit:
             callback()
-        self._on_exit(child, code)
+        self._on_exit(child, last, code)
+        self._continue_reload()
 
     def _close(self, child: Child) -> None:
         self.unclosed.discard(child)
         child.close()  # idempotent
 
-    def _on_message(self, child: Child, message: dict[str, Any]) -> None:
-        kind = message["t"]
+    def _on_message(self, child: Child, message: control.Message) -> None:
         now = time.monotonic()
-        if kind == "ready":
-            child.files = frozenset(message["files"])
-            child.timings["warm"] = message["warm_ms"]
-            if child.state == "starting":
-                child.state = "ready"
-            child.ready = True
-        elif kind == "started":
-            child.timings["started"] = now
-        elif kind in ("serving", "failed"):
-            if child.state != "active":
+        if isinstance(message, control.Ready):
+            child.files = frozenset(message.files)
+            child.user = message.user
+            child.timings["warm"] = message.warm_ms
+            if not child.advance(Event.READY):
                 return
-            child.state = kind
-            child.timings[kind] = now
+            if message.user_failed:
+                self._startup_failed(child, counts=not message.user_refused)
+            elif message.user:
+                self.startup_failures = 0
+            if child is self.spare and not message.user_failed:
+                logger.debug("A server process is waiting, %s, ready in %.0f ms",
+                             "warm (it ran the app's start-up)" if message.user
+                             else "with the libraries imported", message.warm_ms)
+            self._continue_reload()
+        elif isinstance(message, control.Started):
+            child.timings["started"] = now
+        elif isinstance(message, (control.Serving, control.Failed)):
+            failed = isinstance(message, control.Failed)
+            if not child.advance(Event.FAILED if failed else Event.SERVING):
+                return  # from a process told to stop meanwhile
+            child.timings["failed" if failed else "serving"] = now
             self._report_timings(child)
             self._print_banner(message)
-            if kind == "failed":
-                self._watch_also(message["files"], always=True)
+            if isinstance(message, control.Failed):
+                self.watchers.watch_also(message.files, always=True)
                 self._ensure_spare()
-        elif kind == "modules":
+        elif isinstance(message, control.Modules):
             # Sent soon after the start, and again by a process being replaced, with
             # what it loaded on first use since: the spares import all of it.
-            seen = set(message["warm"])
-            self.warm = [*message["warm"], *(m for m in self.warm if m not in seen)][:5000]
-            self._watch_also(message["files"], always=False)
+            seen = set(message.warm)
+            self.warm = [*message.warm, *(m for m in self.warm if m not in seen)][:5000]
+            self.watchers.watch_also(message.files, always=False)
             if child is self.current:
-                # Started now rather than at "serving": it would compete for the CPU
+                # Started now rather than at Serving: it would compete for the CPU
                 # with the first requests, and the next spare imports what this used.
                 self._ensure_spare()
+        elif isinstance(message, control.Startup) and child is self.current:
+            if self.startup_failures < _STARTUP_ATTEMPTS:
+                self.startup = message
+        elif isinstance(message, control.Watch) and child is self.current:
+            self.watchers.listen(message.requests)
 
     def _report_timings(self, child: Child) -> None:
         t = child.timings
         done = t.get("serving", t.get("failed", 0.0))
         go = t.get("go", done)
-        if self.detected_at:
+        if self.detected_at and child.path:
             logger.debug(
-                "Reloaded in %.0f ms: %.0f ms to start the process, %.0f ms to load and serve",
-                (done - self.detected_at) * 1000, (go - self.detected_at) * 1000,
-                (done - go) * 1000,
+                "Reloaded in %.0f ms (%s path): %.0f ms to start the process, %.0f ms to "
+                "import the app and serve", (done - self.detected_at) * 1000, child.path,
+                (go - self.detected_at) * 1000, (done - go) * 1000,
             )
 
-    def _print_banner(self, message: dict[str, Any]) -> None:
+    def _print_banner(self, message: control.Serving | control.Failed) -> None:
         if self.banner_printed:
             return
         self.banner_printed = True
         config = self.config
         app = config.app
-        description = message.get("description") or (
+        serving = message if isinstance(message, control.Serving) else None
+        description = (serving and serving.description) or (
             app if isinstance(app, str) else getattr(app, "__qualname__", "the app")
         )
         self.announce(
             description=str(description),
-            interface=message.get("interface") or config.interface,
-            loop_name=message.get("loop") or config.loop,
+            interface=(serving and serving.interface) or config.interface,
+            loop_name=message.loop or config.loop,
             addresses=[sock.getsockname() for sock in self.sockets],
             reload_dirs=[relative(r, self.cwd) if r != self.cwd else r for r in self.roots],
-            framework=message.get("framework"), notes=message.get("notes") or [],
+            framework=serving.framework if serving else None,
+            notes=list(serving.notes) if serving else [],
             keys=self._start_keys(),
         )
         sys.stdout.flush()
@@ -462,180 +393,260 @@ class Supervisor:
 
     def reload_now(self) -> None:
         """Replace the server process as a file change would (the r key)."""
-        if not self.stopping:
-            self._on_changes([])
+        if not self.stopping and self.reload is None:
+            self._begin_reload([])
 
     def _activate(self, child: Child, *, error: str | None = None) -> None:
-        child.state = "active"
+        child.advance(Event.GO if error is None else Event.GO_BROKEN)
         child.timings["go"] = time.monotonic()
-        child.error_page_only = error is not None
-        child.send("go", env=dict(os.environ), error=error)
+        child.send(control.Go(env=dict(os.environ), error=error))
         self.current = child
 
     def _ensure_spare(self) -> None:
         if not self.stopping and self.spare is None:
-            self.spare = self._spawn()
+            self.spare = self._spawn(startup=self._spare_startup())
 
-    def _on_exit(self, child: Child, code: int) -> None:
+    def _spare_startup(self) -> control.Startup | None:
+        """The user's start-up for the next spare, without the files a change is likely
+        to touch: the app's own module, and those changed by the last reload."""
+        startup = self.startup
+        if startup is None:
+            return None
+        app = self.config.app
+        avoid = set(self.recent)
+        skip = ""
+        if isinstance(app, str):
+            target = app.rpartition(":")[0] if ":" in app else app
+            if target.endswith(".py"):
+                avoid.add(os.path.realpath(target))
+            else:
+                skip = target
+        modules = tuple(m for m in startup.modules if m != skip)
+        if not modules and not startup.django_settings:
+            return None
+        return replace(startup, modules=modules, avoid=tuple(sorted(avoid)))
+
+    def _startup_failed(self, spare: Child, *, counts: bool) -> None:
+        """A spare could not run the user's start-up (it imports a file just changed, a
+        file is mid-edit, it needs the real entry point): replace it by one that
+        imports libraries only, until the next process serves."""
+        self.startup_failures += counts
+        self.startup = None
+        if counts and self.startup_failures >= _STARTUP_ATTEMPTS:
+            logger.debug("The app's start-up failed in %d waiting processes: "
+                         "reloads import it afresh from now on", self.startup_failures)
+        spare.kill()
+        if spare is self.spare:
+            self.spare = None
+            if self.reload is None:
+                self._ensure_spare()
+
+    def _on_exit(self, child: Child, last: Lifecycle, code: int) -> None:
+        """``child`` exited with ``code`` when its state was ``last``."""
         self.children.discard(child)
         if child is self.spare:
             self.spare = None
-            if not child.killed and not self.stopping:
-                logger.warning("A spare server process exited (%s)", _describe_exit(code))
+            if last is not Lifecycle.KILLED and not self.stopping:
+                logger.warning("A spare server process exited (%s)", describe_exit(code))
             return
         if child is not self.current or self.stopping:
             return
         self.current = None
-        if child.killed:
-            return
-        if child.state in ("serving", "failed") and not child.error_page_only:
-            served_for = time.monotonic() - child.timings.get(child.state, 0.0)
+        if last in (Lifecycle.SERVING, Lifecycle.FAILED):
+            served_for = time.monotonic() - child.timings.get(last.value, 0.0)
             if served_for > 30.0:
                 self.backoff = _BACKOFF_FIRST
             logger.error(
                 "The server process exited unexpectedly (%s); restarting in %.1f s",
-                _describe_exit(code), self.backoff,
+                describe_exit(code), self.backoff,
             )
             self.restart_timer = self.dispatcher.call_later(self.backoff, self._restart)
             self.backoff = min(self.backoff * 2, _BACKOFF_MAX)
-        elif not child.error_page_only:
+        elif last in (Lifecycle.STARTING, Lifecycle.READY, Lifecycle.RUNNING):
             message = (
-                f"The server process exited ({_describe_exit(code)}) before serving. "
+                f"The server process exited ({describe_exit(code)}) before serving. "
                 "Fix the problem and save: the server restarts by itself."
             )
             logger.error("%s", message)
             self._restart(error=message)
+        # KILLED: by us, on purpose. BROKEN: it only showed the error page, and
+        # restarting it would loop; the next change reloads.
 
     def _restart(self, *, error: str | None = None) -> None:
-        if self.stopping or self.current is not None:
+        if self.stopping or self.current is not None or self.reload is not None:
             return
         child, self.spare = self.spare, None
+        if child is not None and child.deep and child.state is not Lifecycle.READY:
+            # Still running the app's start-up, which may yet fail half-way: only a
+            # spare that said it is ready and whole may serve.
+            child.kill()
+            child = None
         if child is None or child.exited:
             child = self._spawn()
         self._activate(child, error=error)
 
-    # -- watching --------------------------------------------------------------------------
-
-    def _step(self) -> int:
-        """watchfiles' step in ms: changes are yielded once no new file has changed for
-        one step, checked every step, so an editor's writes are grouped for between
-        one and two steps: half of --reload-delay, up to all of it."""
-        return max(1, round(self.config.reload_delay * 500))
-
-    def _start_watcher(
-        self, dirs: Sequence[str], watch_filter: Callable[[Any, str], bool], *, recursive: bool,
-    ) -> threading.Event:
-        stop = threading.Event()
-        self.watchers.append(stop)
-        step = self._step()
-
-        def watch() -> None:
-            import watchfiles
-
-            for changes in watchfiles.watch(
-                *dirs, watch_filter=watch_filter, step=step,
-                # A file written continuously next to the sources (a log, a database
-                # the app updates on every request) must not hold a reload up for long.
-                debounce=max(4 * step, 200), stop_event=stop, recursive=recursive,
-                ignore_permission_denied=True, raise_interrupt=False,
-            ):
-                self.dispatcher.post(self._on_changes, {path for _, path in changes})
-
-        self._start_thread(watch, "asyncdev-watch")
-        return stop
-
-    def _watch_also(self, files: Sequence[str], *, always: bool) -> None:
-        """Watch files outside the reload directories (or, if ``always``, excluded ones)."""
-        added = False
-        for path in files:
-            inside = any(path.startswith(os.path.join(root, "")) for root in self.roots)
-            if inside and not always:
-                continue
-            if path not in self.filter.extra_files:
-                self.filter.extra_files.add(path)
-                added = added or not inside
-            if not inside:
-                self.extra_files.add(path)
-        if not added:
-            return
-        if self.extras_watcher is not None:
-            self.extras_watcher.set()
-            self.watchers.remove(self.extras_watcher)
-            self.extras_watcher = None
-        watched = frozenset(self.extra_files)
-        # Their directories, not recursively: an editor that saves by renaming a new
-        # file over the old one would leave a watch on the file itself blind.
-        dirs = sorted({os.path.dirname(f) for f in watched if os.path.isdir(os.path.dirname(f))})
-        if dirs:
-            self.extras_watcher = self._start_watcher(
-                dirs, lambda _, path: path in watched, recursive=False
-            )
-
     # -- reloading -------------------------------------------------------------------------
 
     def _on_changes(self, paths: Collection[str]) -> None:
-        # A change seen while a reload waits (for a spare, an old process) comes after.
-        self.queued_changes.update(paths)
-        if self.reloading:
+        if self.stopping:
             return
-        self.reloading = True
-        requested = not paths  # reload_now: once, even with no file changed
-        try:
-            while (self.queued_changes or requested) and not self.stopping:
-                requested = False
-                batch, self.queued_changes = sorted(self.queued_changes), set()
-                self._reload(batch)
-        finally:
-            self.reloading = False
-            self.queued_changes.clear()
+        if self.reload is not None:
+            # A change seen while a reload waits (for a spare, an old process) comes after.
+            self.reload.queued.update(paths)
+            return
+        if not any(self.filter.reloads(path) for path in paths):
+            self._tell_listeners(sorted(paths))
+            return
+        self._begin_reload(sorted(paths))
 
-    def _reload(self, paths: list[str]) -> None:
+    def _tell_listeners(self, paths: list[str]) -> None:
+        """Files only the listeners watch changed: the serving process handles them.
+        An error page or a process still starting reads them afresh anyway."""
+        current = self.current
+        if current is not None and current.state is Lifecycle.SERVING:
+            logger.debug("Changed without a reload: %s", ", ".join(
+                relative(p, self.cwd) for p in paths
+            ))
+            current.send(control.Changed(paths=tuple(paths)))
+
+    def _begin_reload(self, paths: list[str]) -> None:
         self.detected_at = time.monotonic()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Change seen %.0f ms after the write", _since_written(paths))
         shown = [relative(p, self.cwd) for p in paths]
         listing = ", ".join(f"'{p}'" for p in shown[:3])
         if len(shown) > 3:
             listing += f" and {len(shown) - 3} more"
-        if not paths:
-            logger.info("Reloading on request")
-        else:
+        if paths:
             logger.info("Detected change%s in %s, reloading",
                         "s" if len(shown) > 1 else "", listing)
+        else:
+            logger.info("Reloading on request")
         if self.restart_timer is not None:
             self.restart_timer.cancel()
         self.backoff = _BACKOFF_FIRST
 
+        reload = self.reload = PendingReload(paths)
+        self.recent = tuple(os.path.realpath(p) for p in paths)
         old, self.current = self.current, None
-        if old is not None:
-            self._retire(old)
-        _invalidate_bytecode(paths)
-        spare, self.spare = self.spare, None
-        if spare is not None and not self._usable(spare, paths):
-            spare.kill()
-            spare = None
-        if spare is None:
-            spare = self._spawn()
-        if self.stopping:
-            spare.kill()
-            return
-        self._activate(spare)
-
-    def _retire(self, child: Child) -> None:
-        if child.state in ("serving", "failed"):
+        if old is not None and old.state in _DRAINABLE:
             # It stops accepting at once and drains; the next process accepts meanwhile.
-            child.state = "stopping"
-            child.send("stop", handoff=True)
-            timer = self.dispatcher.call_later(self.config.reload_grace + _EXIT_MARGIN, child.kill)
-            child.on_exit.append(timer.cancel)
-        else:
-            # Still importing the old code: nothing to drain. Wait for it to be gone so
-            # that it cannot write a stale .pyc after we deleted it.
-            child.kill()
-            self.dispatcher.run_until(lambda: child.exited, 2.0)
+            old.advance(Event.STOP)
+            old.send(control.Stop(handoff=True))
+            timer = self.dispatcher.call_later(self.config.reload_grace + _EXIT_MARGIN, old.kill)
+            old.on_exit.append(timer.cancel)
+        elif old is not None:
+            # Not serving yet: it exits at once if still importing the old code, or
+            # drains what it accepted if its server has begun listening (a SIGKILL would
+            # reset those connections). Either way the reload waits for it to be gone,
+            # so that it cannot write a stale .pyc after we deleted it.
+            if "started" in old.timings:
+                old.advance(Event.STOP)
+                old.send(control.Stop(handoff=True))
+            else:
+                old.kill()  # it has not even read its Go yet (still importing asyncdev)
+            reload.retiring = old
+            reload.kill_timer = self.dispatcher.call_later(
+                self.config.reload_grace + _EXIT_MARGIN,
+                lambda: self._stop_waiting(reload, for_spare=False),
+            )
+        self._continue_reload()
 
-    def _usable(self, spare: Child, paths: Sequence[str]) -> bool:
-        """A spare that pre-imported a changed file would run the old code."""
-        if not spare.ready:
-            self.dispatcher.run_until(lambda: spare.ready or spare.exited, _SPARE_WAIT)
-        if spare.exited or not spare.ready:
-            return False
-        return not any(os.path.realpath(p) in spare.files for p in paths)
+    def _stop_waiting(self, reload: PendingReload, *, for_spare: bool) -> None:
+        if reload is not self.reload:
+            return
+        if for_spare:
+            reload.spare_waited = True
+        elif reload.retiring is not None:
+            reload.retiring.kill()
+            reload.retiring = None
+        self._continue_reload()
+
+    def _continue_reload(self) -> None:
+        """Take the pending reload as far as it can go now; called again on each event
+        it may wait for (a process exited, a spare became ready, a timer)."""
+        reload = self.reload
+        if reload is None or self.stopping:
+            return
+        if reload.retiring is not None and not reload.retiring.exited:
+            return
+        if not reload.invalidated:
+            invalidate_bytecode(reload.paths)
+            reload.invalidated = True
+        spare = self.spare
+        if spare is not None and spare.state is Lifecycle.STARTING and not reload.spare_waited:
+            if reload.spare_timer is None:
+                reload.spare_timer = self.dispatcher.call_later(
+                    _SPARE_WAIT, lambda: self._stop_waiting(reload, for_spare=True)
+                )
+            return
+        self.spare = None
+        if reload.spare_timer is not None:
+            # It imported while the files changed: what it wrote to __pycache__ meanwhile
+            # may be stale (same second, same size), now that it is done.
+            invalidate_bytecode(reload.paths)
+        refusal = self._refusal(spare, reload.paths)
+        if refusal is not None and spare is not None:
+            spare.kill()
+        how = "cold" if refusal is not None else "warm" if spare and spare.user else "spare"
+        logger.debug("Reload path: %s (%s)", how, refusal or (
+            "the waiting process ran the app's start-up and holds no changed file"
+            if how == "warm" else "the waiting process imported libraries only"
+        ))
+        self.reload = None
+        reload.cancel()
+        child = spare if refusal is None and spare is not None else self._spawn()
+        child.path = how
+        self._activate(child)
+        if reload.queued:
+            self._on_changes(reload.queued)
+
+    def _refusal(self, spare: Child | None, paths: Sequence[str]) -> str | None:
+        """Why ``spare`` must not serve after ``paths`` changed, or None.
+
+        A process that imported a changed file would run the old code; one that ran the
+        user's start-up may have read any other changed file (data, templates, .env)."""
+        if spare is None:
+            return "no process was waiting"
+        if spare.state is not Lifecycle.READY:
+            return "the waiting process was not ready"
+        held = next((p for p in paths if os.path.realpath(p) in spare.files), None)
+        if held is not None:
+            return f"the waiting process had imported {relative(held, self.cwd)}"
+        if spare.user:
+            other = next((p for p in paths if not p.endswith(".py")), None)
+            if other is not None:
+                return f"the waiting process may have read {relative(other, self.cwd)}"
+        return None
+
+
+def _since_written(paths: Sequence[str]) -> float:
+    """Milliseconds from the last write to one of ``paths`` until now (detection)."""
+    mtimes = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            mtimes.append(os.stat(path).st_mtime)
+    return (time.time() - max(mtimes)) * 1000 if mtimes else 0.0
+
+
+# Processes that stop by themselves when told (Stop), draining what they accepted.
+_DRAINABLE = (Lifecycle.SERVING, Lifecycle.FAILED, Lifecycle.BROKEN)
+
+
+@dataclass(eq=False)
+class PendingReload:
+    """A reload under way: what changed, and what it waits for before the next process
+    goes (a killed process to be gone, a spare to be ready; each bounded by a timer)."""
+
+    paths: list[str]
+    retiring: Child | None = None
+    invalidated: bool = False
+    spare_waited: bool = False
+    kill_timer: Timer | None = None
+    spare_timer: Timer | None = None
+    queued: set[str] = field(default_factory=set)  # changes seen meanwhile, reloaded after
+
+    def cancel(self) -> None:
+        for timer in (self.kill_timer, self.spare_timer):
+            if timer is not None:
+                timer.cancel()

@@ -3,7 +3,8 @@
 ``ReloadFilter`` is the ``watch_filter`` given to ``watchfiles.watch``: ``*.py`` plus
 ``--reload-include`` globs trigger, ``--reload-exclude`` globs and the never-watched
 places (VCS and tool caches, any directory holding ``pyvenv.cfg``, ``node_modules``,
-logs, SQLite files) do not. Globs support ``**`` and are relative to the current directory.
+logs, SQLite files) do not. Globs support ``**`` and are relative to the current
+directory. It also lets through what the server's listeners asked for (``listen``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["ReloadFilter", "default_reload_dirs", "glob_to_regex", "relative"]
+from .._errors import ConfigError
+from .._types import WatchRequest
+
+if TYPE_CHECKING:
+    from .._config import Config
+    from .entry import EntryPlan
+
+__all__ = ["ReloadFilter", "default_reload_dirs", "glob_to_regex", "relative", "reload_dirs"]
 
 # Directories whose content is never the app's source: version control, caches written
 # by tools on every run (watching them reloads in a loop), JavaScript dependencies.
@@ -122,6 +130,7 @@ class ReloadFilter:
         # "not an environment" answer could turn stale the moment a venv is created.
         self._env_dirs: set[str] = set()
         self.extra_files: set[str] = set()
+        self._requests: list[tuple[str, list[_Glob]]] = []
 
     def __call__(self, change: Any, path: str) -> bool:
         path = os.path.abspath(path)
@@ -134,11 +143,37 @@ class ReloadFilter:
         if name in ENV_MARKERS:
             self._env_dirs.add(os.path.dirname(path))
             return False
-        if not any(g.matches(parts) for g in self.includes):
+        if not any(g.matches(parts) for g in self.includes) and not self._listened(path, parts):
             return False
         if any(g.matches(parts) for g in self.excludes):
             return False
         return not self.in_environment(path)
+
+    def reloads(self, path: str) -> bool:
+        """Whether a change this filter let through needs a new server process; if not,
+        only the server's listeners asked for it (see ``listen``)."""
+        path = os.path.abspath(path)
+        parts = path.replace(os.sep, "/").split("/")
+        return path in self.extra_files or any(g.matches(parts) for g in self.includes)
+
+    def listen(self, requests: Iterable[WatchRequest]) -> None:
+        """Let changes through that the serving process's listeners want (no restart)."""
+        self._requests = [
+            (os.path.join(os.path.realpath(directory), ""),
+             [_Glob(pattern, os.path.realpath(directory)) for pattern in patterns])
+            for directory, patterns in requests
+        ]
+
+    def _listened(self, path: str, parts: Sequence[str]) -> bool:
+        real = None
+        for directory, globs in self._requests:
+            if not path.startswith(directory):
+                real = real or os.path.realpath(path)
+                if not real.startswith(directory):
+                    continue
+            if any(g.matches(parts) for g in globs):
+                return True
+        return False
 
     def in_environment(self, path: str) -> bool:
         """Whether ``path`` lies in a Python environment below its watched root."""
@@ -179,6 +214,30 @@ class ReloadFilter:
                         if entry.name not in IGNORED_DIRS
                         and entry.is_dir(follow_symlinks=False)
                     )
+
+
+def reload_dirs(config: Config, plan: EntryPlan, cwd: str) -> list[str]:
+    """The directories to watch: ``--reload-dir``, else the app's project (see below)."""
+    if config.reload_dirs:
+        dirs = []
+        for directory in config.reload_dirs:
+            full = os.path.realpath(os.path.join(cwd, directory))
+            if not os.path.isdir(full):
+                raise ConfigError(f"reload_dirs: {directory!r} is not a directory (cwd: {cwd})")
+            dirs.append(full)
+        return dirs
+    app = config.app
+    project: str | None = None
+    if isinstance(app, str) or app is None:
+        project = config.app_dir
+        target = app or ""
+        if not target.endswith(".py"):
+            target = target.rpartition(":")[0]
+        if project is None and target.endswith(".py"):
+            project = os.path.dirname(os.path.abspath(target))
+    elif plan.kind == "script":
+        project = os.path.dirname(os.path.realpath(plan.target))
+    return default_reload_dirs(project, cwd)
 
 
 def default_reload_dirs(project_dir: str | None, cwd: str | None = None) -> list[str]:

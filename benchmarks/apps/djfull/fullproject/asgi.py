@@ -1,4 +1,4 @@
-"""ASGI entry point of the benchmark project (``fullproject.asgi:application``)."""
+"""ASGI entry point of the full benchmark project."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Settings of the full benchmark project: startproject's defaults (the admin, auth,
-sessions, messages, staticfiles, SQLite, DEBUG on), as a new Django project has them.
+"""Settings of the full benchmark project: ``startproject``'s defaults (admin, auth,
+contenttypes, sessions, messages, staticfiles; SQLite) plus one app with models.
 
-``BENCH_ASYNCDEV_APP=1`` puts "asyncdev" first in INSTALLED_APPS, so that ``manage.py
-runserver`` runs asyncdev; without it, the same command is Django's own runserver.
+Request logging of ``runserver`` is silenced so that it runs with its access log off,
+like every other server in the benchmark. ``BENCH_ASYNCDEV_APP=1`` puts "asyncdev" first
+in INSTALLED_APPS, so that ``manage.py runserver`` runs asyncdev.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = "benchmark-only-not-secret"
 DEBUG = True
-ALLOWED_HOSTS: list[str] = []
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -21,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "catalog",
 ]
 if os.environ.get("BENCH_ASYNCDEV_APP") == "1":
     INSTALLED_APPS.insert(0, "asyncdev")
@@ -34,24 +36,19 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 ROOT_URLCONF = "fullproject.urls"
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "DIRS": [],
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
 WSGI_APPLICATION = "fullproject.wsgi.application"
-DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
-}
+ASGI_APPLICATION = "fullproject.asgi.application"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -1,10 +1,13 @@
-"""URL configuration of the full benchmark project: the admin, and the one view at ``/``."""
+"""The full benchmark project's URLs: the admin and the catalog's views."""
 
 from __future__ import annotations
 
+from catalog import views
 from django.contrib import admin
 from django.urls import path
 
-from . import views
-
-urlpatterns = [path("admin/", admin.site.urls), path("", views.index)]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", views.index),
+    path("products/", views.products),
+]

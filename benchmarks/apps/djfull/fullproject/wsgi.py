@@ -1,4 +1,4 @@
-"""WSGI entry point of the benchmark project (``fullproject.wsgi:application``)."""
+"""WSGI entry point of the full benchmark project."""
 
 from __future__ import annotations
 

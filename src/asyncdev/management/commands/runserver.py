@@ -122,7 +122,8 @@ class Command(DjangoRunserver):
 def _reloading(use_reloader: bool) -> bool:
     if os.environ.get("RUN_MAIN") == "true":
         return False  # already a child of Django's own autoreloader
-    child = sys.modules.get("asyncdev._reload.child")
-    if child is not None and child.in_reload_child():
+    from ..._reload.child.session import in_reload_child
+
+    if in_reload_child():
         return True  # a server process of our supervisor (which added --noreload)
     return use_reloader
