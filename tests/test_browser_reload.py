@@ -405,3 +405,32 @@ def test_wsgi_apps_get_the_socket_and_answer_their_own_upgrades(raw_client):
                                 "Upgrade: websocket", "Sec-WebSocket-Version: 13",
                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
         assert (status, body) == (200, PAGE.replace(b"</body>", TAG + b"</body>"))
+
+
+async def test_a_saved_stylesheet_reaches_open_pages_without_a_restart(tmp_path):
+    # The whole path, through the CLI: the supervisor watches what the browser side
+    # asked for, sends the change to the serving process, which tells the pages.
+    from reload_helpers import Supervised
+
+    (tmp_path / "app.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    import os\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': str(os.getpid()).encode()})\n"
+    )
+    sheet = tmp_path / "static" / "site.css"
+    sheet.parent.mkdir()
+    sheet.write_text("body { color: red }\n")
+    with Supervised.cli(tmp_path, "app:app", "--static", "/static=static") as server:
+        port = server.wait_ready()
+        pid = server.get()[2]
+        url = f"ws://127.0.0.1:{port}/__asyncdev__/ws"
+        async with websockets.connect(url, origin=f"http://127.0.0.1:{port}") as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello"
+            sheet.write_text("body { color: blue }\n")
+            message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert message == {"type": "css", "files": [{"name": "site.css",
+                                                     "url": "/static/site.css"}]}
+        status, _, body = await asyncio.to_thread(server.get)
+        assert (status, body) == (200, pid)  # the same process
+        assert server.count(r"Detected change") == 0

@@ -134,7 +134,15 @@ def test_project_served_with_checks_static_admin_and_recovery(
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
             check_admin_and_static(client)
             check_login_csrf_sessions_upload(client)
-            assert "Version 1" in client.get("/page/").text
+            first = client.get("/page/").text
+            assert "Version 1" in first
+        # A template edit: the same process serves it on the next request (its loaders
+        # reset), no reload.
+        template = project / "shop" / "templates" / "shop" / "page.html"
+        template.write_text("<p>Version 2 from {{ pid }}</p>\n")
+        _, _, body = server.wait_body(b"Version 2", path="/page/")
+        assert body.decode().split()[-1] == first.split()[-1]  # the pid: no new process
+        assert server.count(r"Detected change") == 0
 
         # A model with a relation to a missing model: Django's check error, in the
         # terminal and on the page; the server keeps watching and recovers.
@@ -143,7 +151,7 @@ def test_project_served_with_checks_static_admin_and_recovery(
         assert status == 500 and b"SystemCheckError" in body
         server.wait_line(r"fields\.E300")
         (project / "shop" / "models.py").write_text(FIXED_MODEL)
-        server.wait_body(b"Version 1", path="/page/")
+        server.wait_body(b"Version 2", path="/page/")
         assert server.count(r"^Performing system checks") >= 2
         assert server.stop() == 0
 
