@@ -410,3 +410,27 @@ def test_python_dev_mode_sees_no_unclosed_resources(tmp_path: Path) -> None:
         for thread in server.threads:
             thread.join(10)
     assert "ResourceWarning" not in server.output, server.output
+
+
+@pytest.mark.parametrize("save", ["rename", "truncate-then-write"])
+def test_an_editors_save_is_one_reload_of_the_finished_file(tmp_path: Path, save: str) -> None:
+    # Editors save by writing a new file and renaming it over the old one, or by
+    # truncating and writing: either way the app must never be seen half-written.
+    write_app(tmp_path / "app.py", "one")
+    with Supervised.cli(tmp_path, "app:app") as server:
+        server.wait_ready()
+        source = (tmp_path / "app.py").read_text().replace("one", "two")
+        if save == "rename":
+            temporary = tmp_path / "app.py.tmp-save"
+            temporary.write_text(source)
+            os.replace(temporary, tmp_path / "app.py")
+        else:
+            with open(tmp_path / "app.py", "w") as handle:  # truncated here ...
+                handle.write(source)  # ... written here: two changes of one save
+        server.wait_body(b"two")
+        if save == "rename":
+            # One event for the file the app imports; the temporary one is no .py file.
+            # (Truncate-then-write is grouped the same way unless the editor is held up
+            # between its two calls for longer than the quiet window.)
+            assert server.count(r"Detected change") == 1
+            assert "could not start" not in server.output

@@ -189,7 +189,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("--reload-exclude", "reload_excludes", "list",
        "Glob of files never watched (repeatable).", "reload", metavar="GLOB"),
     _o("--reload-delay", "reload_delay", "float",
-       "Seconds to gather changes before reloading (default 0.05).", "reload", metavar="S"),
+       "Seconds to gather changes before reloading (default 0.02).", "reload", metavar="S"),
     _o("--reload-grace", "reload_grace", "float",
        "On reload, let the old process finish its requests for this long (default 1).",
        "reload", metavar="S"),

@@ -65,7 +65,10 @@ class Config:
     reload_dirs: tuple[str, ...] = ()
     reload_includes: tuple[str, ...] = ()
     reload_excludes: tuple[str, ...] = ()
-    reload_delay: float = 0.05
+    # An editor's save (truncate and write, or a new file renamed over the old) is one
+    # change within microseconds; a quiet window of 10 ms groups it without keeping
+    # the reload waiting (watchfiles' step is half of this).
+    reload_delay: float = 0.02
     # How long a reload lets the old process finish what it is serving (the new one
     # serves everything else at once). Stopping uses timeout_graceful_shutdown.
     reload_grace: float = 1.0
