@@ -5,6 +5,8 @@
 default) before returning, run the lifespan, install no signal handlers, print nothing
 (records go to the ``logging`` module), raise startup failures in the caller within
 ``startup_timeout``, and stop within a bounded time even when the app hangs.
+``django_live_server`` and ``LiveServerTestCase`` do the same for a Django project. The
+three share these guarantees here, which is why the module is past 450 lines.
 """
 
 from __future__ import annotations
