@@ -36,6 +36,7 @@ MESSAGES = [
     control.Changed(paths=("/srv/static/site.css", "/srv/templates/index.html")),
     control.Ready(files=("/srv/app.py",), warm_ms=12.5),
     control.Started(),
+    control.Answered(),
     control.Serving(description="app:app", interface="asgi3", loop="uvloop"),
     control.Serving(),
     control.Failed(files=("/srv/app.py",), loop="asyncio"),
@@ -64,7 +65,7 @@ def test_watch_requests_come_back_as_watch_requests() -> None:
 def test_every_message_kind_is_distinct() -> None:
     kinds = {type(m).kind for m in MESSAGES}
     assert kinds == {"plan", "go", "stop", "changed", "ready", "started", "serving", "failed",
-                     "modules", "watch", "startup"}
+                     "modules", "watch", "startup", "answered"}
 
 
 @pytest.mark.parametrize("line", [

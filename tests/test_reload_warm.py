@@ -67,7 +67,10 @@ APP = textwrap.dedent('''\
 ''')
 
 
-def test_an_edit_to_what_start_up_imported_is_always_served_new(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])
+def test_an_edit_to_what_start_up_imported_is_always_served_new(
+    tmp_path: Path, loop: str
+) -> None:
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "helper.py").write_text(textwrap.dedent('''\
         import pathlib
@@ -78,7 +81,7 @@ def test_an_edit_to_what_start_up_imported_is_always_served_new(tmp_path: Path) 
     (tmp_path / "data.txt").write_text("data-1\n")
     (tmp_path / "views.py").write_text('PAGE = "page-1"\n')
     views, helper, data = tmp_path / "views.py", tmp_path / "helper.py", tmp_path / "data.txt"
-    with Supervised.cli(tmp_path, "app:app", "--log-level", "debug",
+    with Supervised.cli(tmp_path, "app:app", "--log-level", "debug", "--loop", loop,
                         "--reload-include", "*.txt") as server:
         server.wait_ready()
         assert server.get()[2] == b"hello-1|data-1|page-1"
@@ -111,6 +114,11 @@ def test_an_edit_to_what_start_up_imported_is_always_served_new(tmp_path: Path) 
         server.wait_body(b"app-2|hello-3|data-3|page-3")
         reloads.reloads += 1
         assert "warm" in server.wait_line(r"Reload path: ", count=reloads.reloads)
+        # Each phase of a reload is in the debug log: detection, the path, the import
+        # and start of the new process, its first response.
+        for phase in (r"Change seen \d+ ms after the write", r"Reloaded in \d+ ms",
+                      r"First response \d+ ms after the change was seen"):
+            server.wait_line(phase, count=reloads.reloads)
 
 
 pytest.importorskip("django")

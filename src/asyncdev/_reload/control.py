@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from .._types import WatchRequest
 
 __all__ = [
-    "CHILD_ENV_VAR", "RELOAD_GRACE", "Changed", "Channels", "Event", "Failed", "Go",
+    "CHILD_ENV_VAR", "RELOAD_GRACE", "Answered", "Changed", "Channels", "Event", "Failed", "Go",
     "Lifecycle", "LifecycleError", "Message", "Modules", "Plan", "Ready", "Serving",
     "Started", "Startup", "Stop", "Watch", "decode", "encode", "next_state",
 ]
@@ -177,6 +177,13 @@ class Failed(Message):
     kind: ClassVar[str] = "failed"
     files: tuple[str, ...]
     loop: str | None = None
+
+
+@dataclass(frozen=True)
+class Answered(Message):
+    """The first response went out (the last phase of a reload, for the debug log)."""
+
+    kind: ClassVar[str] = "answered"
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,10 @@ class Supervisor:
             self._continue_reload()
         elif isinstance(message, control.Started):
             child.timings["started"] = now
+        elif isinstance(message, control.Answered):
+            if child is self.current and self.detected_at and child.path:
+                logger.debug("First response %.0f ms after the change was seen",
+                             (now - self.detected_at) * 1000)
         elif isinstance(message, (control.Serving, control.Failed)):
             failed = isinstance(message, control.Failed)
             if not child.advance(Event.FAILED if failed else Event.SERVING):

@@ -266,8 +266,12 @@ class HTTPConnection(asyncio.Protocol):
         self.transport.writelines(parts)
 
     def response_complete(self, cycle: RequestCycle, keep_alive: bool) -> None:
-        if self.state.access_log:
+        state = self.state
+        if state.access_log:
             cycle.log_access()
+        if state.on_first_response is not None:
+            first, state.on_first_response = state.on_first_response, None
+            first()
         if not keep_alive or not cycle.body_done or self.state.shutting_down or self.closed:
             if keep_alive and cycle.body_done and not self.closed:
                 # Shutting down, but the client was told it may reuse the connection.

@@ -75,6 +75,8 @@ class ServerState:
         # Reload hook: passes the transport of an idle keep-alive connection to the next
         # server process before this one closes its copy (see _reload/handoff.py).
         self.hand_over: Callable[[asyncio.BaseTransport], None] | None = None
+        # Called once, when the first response has been sent (a reload's last phase).
+        self.on_first_response: Callable[[], None] | None = None
 
     def default_headers(self) -> list[bytes]:
         headers = [b"date: ", _http.date_header_value(), b"\r\n"] if self.config.date_header else []

@@ -133,6 +133,8 @@ def _serve_on(
         ))
         _session.send(warm.startup_report(exclude=requests.names))
         _session.send(control.Watch(requests=tuple(server.watch_requests())))
+        if server.state is not None:
+            server.state.on_first_response = lambda: _session.send(control.Answered())
         loop.call_later(_MODULES_DELAY, _send_modules)
     for fd in session.listen_fds:
         with contextlib.suppress(OSError):
