@@ -37,6 +37,7 @@ MESSAGES = [
     control.Ready(files=("/srv/app.py",), warm_ms=12.5),
     control.Started(),
     control.Answered(),
+    control.Reloads(entries=({"at": 1.5, "files": ["app.py"], "path": "warm"},)),
     control.Serving(description="app:app", interface="asgi3", loop="uvloop"),
     control.Serving(),
     control.Failed(files=("/srv/app.py",), loop="asyncio"),
@@ -65,7 +66,7 @@ def test_watch_requests_come_back_as_watch_requests() -> None:
 def test_every_message_kind_is_distinct() -> None:
     kinds = {type(m).kind for m in MESSAGES}
     assert kinds == {"plan", "go", "stop", "changed", "ready", "started", "serving", "failed",
-                     "modules", "watch", "startup", "answered"}
+                     "modules", "watch", "startup", "answered", "reloads"}
 
 
 @pytest.mark.parametrize("line", [

@@ -3,6 +3,7 @@ new process (CONTRACTS 2). Real supervisor, real processes, real file edits."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -81,6 +82,7 @@ def test_an_edit_while_the_new_process_starts_is_served_after_it(tmp_path: Path)
 
 
 LISTENER_SITE = """\
+import json
 import os
 
 if %(env_var)r in os.environ:
@@ -100,6 +102,7 @@ if %(env_var)r in os.environ:
 """
 
 PID_APP = '''\
+import json
 import os
 
 async def app(scope, receive, send):
@@ -139,3 +142,24 @@ def test_a_change_only_listeners_watch_reaches_them_without_a_reload(tmp_path: P
             (project / "style.css").write_text(f"body {{ margin: {time.monotonic()} }}")
             time.sleep(0.3)  # until the new process's request to watch has arrived
         assert server.count(r"Detected change") == 1, server.output
+
+
+def test_the_state_endpoint_lists_the_last_reloads_with_their_timings(tmp_path: Path) -> None:
+    write_app(tmp_path / "app.py", "one")
+    with Supervised.cli(tmp_path, "app:app") as server:
+        server.wait_ready()
+        for body in ("two", "three"):
+            write_app(tmp_path / "app.py", body)
+            server.wait_body(body.encode())
+        deadline = time.monotonic() + 30
+        while True:  # the first response's timing comes just after that response
+            reloads = [entry for entry in json.loads(server.get("/__asyncdev__/state")[2])
+                       ["reloads"] if entry["kind"] == "reload"]
+            if len(reloads) == 2 and "first_response_ms" in reloads[-1]:
+                break
+            assert time.monotonic() < deadline, reloads
+            time.sleep(0.05)  # polling a condition, bounded by the deadline
+    for entry in reloads:
+        assert entry["files"] == ["app.py"] and entry["path"] in ("warm", "spare", "cold")
+        assert entry["serving"] is True and entry["serving_ms"] > 0
+    assert reloads[0]["at"] < reloads[1]["at"]

@@ -8,7 +8,7 @@ hot path needs no casts; the ASGI spec is the reference for what each message ho
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 Scope = MutableMapping[str, Any]
@@ -58,6 +58,9 @@ class ServerListener(Protocol):
     def watch_paths(self) -> Sequence[WatchRequest]:
         """What to watch for changes handled without a restart."""
 
+    def reloads_reported(self, reloads: Sequence[Mapping[str, Any]]) -> None:
+        """The last reloads, as the reload supervisor timed them (newest last)."""
+
 
 class NoEvents:
     """A ``ServerListener`` that ignores every event: subclass it and override what a
@@ -71,6 +74,9 @@ class NoEvents:
 
     def watch_paths(self) -> Sequence[WatchRequest]:
         return ()
+
+    def reloads_reported(self, reloads: Sequence[Mapping[str, Any]]) -> None:
+        return None
 
 
 class Integration(Protocol):

@@ -19,9 +19,29 @@ from typing import Any, ClassVar
 from .._types import WatchRequest
 
 __all__ = [
-    "CHILD_ENV_VAR", "RELOAD_GRACE", "Answered", "Changed", "Channels", "Event", "Failed", "Go",
-    "Lifecycle", "LifecycleError", "Message", "Modules", "Plan", "Ready", "Serving",
-    "Started", "Startup", "Stop", "Watch", "decode", "encode", "next_state",
+    "CHILD_ENV_VAR",
+    "RELOAD_GRACE",
+    "Answered",
+    "Changed",
+    "Channels",
+    "Event",
+    "Failed",
+    "Go",
+    "Lifecycle",
+    "LifecycleError",
+    "Message",
+    "Modules",
+    "Plan",
+    "Ready",
+    "Reloads",
+    "Serving",
+    "Started",
+    "Startup",
+    "Stop",
+    "Watch",
+    "decode",
+    "encode",
+    "next_state",
 ]
 
 # How the reload supervisor hands a server process its sockets (not ASYNCDEV_RELOAD:
@@ -177,6 +197,14 @@ class Failed(Message):
     kind: ClassVar[str] = "failed"
     files: tuple[str, ...]
     loop: str | None = None
+
+
+@dataclass(frozen=True)
+class Reloads(Message):
+    """The last reloads with their timings, newest last (for the dev state endpoint)."""
+
+    kind: ClassVar[str] = "reloads"
+    entries: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -52,6 +53,8 @@ _BOOT = "from asyncdev._reload.child.main import main; main()"
 _SPARE_WAIT = 5.0
 # After the grace period, the time the old process gets for lifespan shutdown and exit.
 _EXIT_MARGIN = 1.5
+# Reloads remembered for the state endpoint of the server processes.
+_HISTORY = 10
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
 # Spares that fail to run the user's start-up before the supervisor stops asking them.
 _STARTUP_ATTEMPTS = 3
@@ -127,6 +130,8 @@ class Supervisor:
         self.startup_failures = 0
         self.recent: tuple[str, ...] = ()  # the files the last reload was for
         self.keys: Any = None  # the terminal's KeyReader, when stdin is one
+        # The last reloads with their timings, for the server processes' state endpoint.
+        self.history: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -304,8 +309,11 @@ class Supervisor:
             child.timings["started"] = now
         elif isinstance(message, control.Answered):
             if child is self.current and self.detected_at and child.path:
-                logger.debug("First response %.0f ms after the change was seen",
-                             (now - self.detected_at) * 1000)
+                elapsed = (now - self.detected_at) * 1000
+                logger.debug("First response %.0f ms after the change was seen", elapsed)
+                if self.history:
+                    self.history[-1]["first_response_ms"] = round(elapsed, 1)
+                    child.send(control.Reloads(entries=tuple(self.history)))
         elif isinstance(message, (control.Serving, control.Failed)):
             failed = isinstance(message, control.Failed)
             if not child.advance(Event.FAILED if failed else Event.SERVING):
@@ -342,6 +350,13 @@ class Supervisor:
                 "import the app and serve", (done - self.detected_at) * 1000, child.path,
                 (go - self.detected_at) * 1000, (done - go) * 1000,
             )
+            self.history.append({
+                "at": round(time.time(), 3),
+                "files": [relative(p, self.cwd) for p in self.recent],
+                "path": child.path, "serving": "serving" in t,
+                "serving_ms": round((done - self.detected_at) * 1000, 1),
+            })
+            child.send(control.Reloads(entries=tuple(self.history)))
 
     def _print_banner(self, message: control.Serving | control.Failed) -> None:
         if self.banner_printed:

@@ -14,7 +14,7 @@ import errno
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StartupError
@@ -233,6 +233,12 @@ class Server:
         if self.state is not None:
             for listener in self.state.listeners:
                 listener.files_changed(paths)
+
+    def reloads_reported(self, reloads: Sequence[Mapping[str, Any]]) -> None:
+        """Tell the features how the last reloads went (loop thread only)."""
+        if self.state is not None:
+            for listener in self.state.listeners:
+                listener.reloads_reported(reloads)
 
     async def serve(self) -> None:
         if not self.started.is_set():

@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..._errors import ClientDisconnected
@@ -86,6 +86,8 @@ class BrowserReload(NoEvents):
         self.last_error: dict[str, Any] | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=_HISTORY)
         self.history.append(_startup_entry(self.started, self.failure is None))
+        # The reloads before this process, as the supervisor timed them.
+        self.reloads: list[dict[str, Any]] = []
         self._pages: set[asyncio.Queue[str | None]] = set()
         self._logged: set[str] = set()  # pages left without the script, said once each
         if config.ws == "none":
@@ -238,6 +240,9 @@ class BrowserReload(NoEvents):
         else:
             await _respond(send, 404, b"Not Found\n")
 
+    def reloads_reported(self, reloads: Sequence[Mapping[str, Any]]) -> None:
+        self.reloads = [{"kind": "reload", **entry} for entry in reloads]
+
     def state(self) -> dict[str, Any]:
         """What the state endpoint answers: is the app serving, its errors, the last
         reloads (process starts with their timings, hot updates)."""
@@ -246,7 +251,8 @@ class BrowserReload(NoEvents):
             "id": PROCESS_ID,
             "state": "broken" if self.failure is not None else "serving",
             "error": self.failure, "last_request_error": self.last_error,
-            "pages": len(self._pages), "reloads": list(self.history),
+            "pages": len(self._pages),
+            "reloads": sorted([*self.reloads, *self.history], key=lambda r: r.get("at", 0)),
         }
 
     def _hello(self) -> str:

@@ -17,7 +17,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import control, handoff, warm
 from . import session as _session
@@ -78,6 +78,7 @@ def _serve(config: Config, failure: BaseException | None) -> int:
         finally:
             with session.lock:
                 session.stop_serving = session.files_changed = None
+                session.reloads_reported = None
 
 
 def _serve_on(
@@ -144,6 +145,7 @@ def _serve_on(
         session.served = True
         session.stop_serving = _stopper(server, loop)
         session.files_changed = _change_notifier(server, loop) if failure is None else None
+        session.reloads_reported = _on_loop(server.reloads_reported, loop)
         stopping, reloading = session.stopping, session.stop_handoff
     if stopping:
         _stop_serving(server, loop, reloading)
@@ -198,6 +200,16 @@ def _stop_serving(server: Server, loop: asyncio.AbstractEventLoop, reloading: bo
             timeout_graceful_shutdown=server.config.reload_grace
         )
     server.request_shutdown()
+
+
+def _on_loop(
+    call: Callable[[Sequence[Any]], None], loop: asyncio.AbstractEventLoop,
+) -> Callable[[Sequence[Any]], None]:
+    def on_loop(values: Sequence[Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to tell
+            loop.call_soon_threadsafe(call, list(values))
+
+    return on_loop
 
 
 def _change_notifier(

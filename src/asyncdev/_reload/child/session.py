@@ -45,6 +45,7 @@ class Session:
         # thread, they hand over to the loop thread.
         self.stop_serving: Callable[[bool], None] | None = None
         self.files_changed: Callable[[Sequence[str]], None] | None = None
+        self.reloads_reported: Callable[[Sequence[dict[str, Any]]], None] | None = None
 
 
 session = Session()
@@ -114,6 +115,11 @@ def _lifeline() -> None:
                 files_changed = session.files_changed
             if files_changed is not None:
                 files_changed(message.paths)
+        elif isinstance(message, control.Reloads):
+            with session.lock:
+                reloads_reported = session.reloads_reported
+            if reloads_reported is not None:
+                reloads_reported(message.entries)
     handoff = message is not None and message.handoff
     with session.lock:
         if session.exiting:
