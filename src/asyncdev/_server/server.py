@@ -269,6 +269,10 @@ class Server:
         if state is None:
             return
         state.shutting_down = True
+        # A connection the loop accepted just before the listeners closed is made on
+        # the next iteration: let it join the others, so that its request is answered
+        # within the grace period rather than found pending when the loop closes.
+        await asyncio.sleep(0)
         for listener in state.listeners:
             listener.server_stopping()
         for conn in list(state.connections):
