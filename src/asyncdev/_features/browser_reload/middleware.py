@@ -10,13 +10,12 @@ back their uncaught errors for the log. ``/__asyncdev__/state`` tells tools the 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ __all__ = ["PROCESS_ID", "BrowserReload"]
 logger = logging.getLogger("asyncdev.error")
 
 # Every reload is a fresh process, so an id drawn at import tells old from new.
-PROCESS_ID = uuid.uuid4().hex
+PROCESS_ID = os.urandom(16).hex()
 
 def _read_script() -> bytes:
     # A plain file read: importlib.resources would load zipfile in every server process.
@@ -389,7 +388,9 @@ def _process_start_time() -> float | None:
         return None
 
 
-_SCRIPT_ETAG = b'"%s"' % hashlib.sha256(_SCRIPT).hexdigest()[:20].encode("ascii")
+# A checksum is enough to tell one version of the script from another (and, unlike
+# hashlib or uuid, loads nothing more into every server process).
+_SCRIPT_ETAG = b'"%08x-%x"' % (binascii.crc32(_SCRIPT), len(_SCRIPT))
 
 
 def _same_origin(scope: Scope) -> bool:
