@@ -85,7 +85,9 @@ CELLS: dict[str, Cell] = {cell.name: cell for cell in [
          "response (trivial ASGI app)", S.RELOAD_ASGI, S.RELOAD_SERVERS[:4], "uvicorn",
          ("asyncdev", "uvicorn")),
     Cell("idle-memory-django", "idle-memory", "the same on the full Django project (WSGI "
-         "entry point; uvicorn: ASGI)", S.DJANGO_FULL, S.RELOAD_DJANGO_FULL_SERVERS[:2],
+         "entry point; uvicorn: ASGI)", S.DJANGO_FULL,
+         [s for s in S.RELOAD_DJANGO_FULL_SERVERS if s.name in ("asyncdev", "uvicorn",
+                                                                 "asyncdev-runserver")],
          "uvicorn", ("asyncdev", "uvicorn")),
     Cell("reload", "reload", "file write to first response with the new code, trivial app; "
          "failed requests meanwhile", S.RELOAD_ASGI, S.RELOAD_SERVERS, "uvicorn",
