@@ -232,7 +232,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("--limit-request-line", "limit_request_line", "int",
        "Longest request line in bytes (default 8190).", "limits", metavar="BYTES"),
     _o("--limit-request-field-size", "limit_request_field_size", "int",
-       "Longest header line in bytes (default 8190).", "limits", metavar="BYTES"),
+       "Longest header line in bytes, its CRLF included (default 8190).", "limits", metavar="BYTES"),
     _o("--limit-request-head", "limit_request_head", "int",
        "Largest request head in bytes (default 65536).", "limits", metavar="BYTES"),
     _o("--limit-request-fields", "limit_request_fields", "int",
