@@ -272,14 +272,18 @@ from django.urls import path
 
 from . import views
 
-urlpatterns = [path("", views.page), path("rows", views.rows), path("save", views.save)]
+urlpatterns = [path("", views.page), path("rows", views.rows), path("save", views.save),
+               path("static/site.css", views.css)]
 """,
     "mysite/views.py": """\
+from pathlib import Path
+
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 TEXT = "VERSION_HERE"
-PAGE = ('<!doctype html><html><body><h1 id="v">%s</h1>'
+PAGE = ('<!doctype html><html><head><link rel="stylesheet" href="/static/site.css"></head>'
+        '<body><h1 id="v">%s</h1>'
         '<form method="post" action="/save"><input name="x"></form></body></html>')
 
 
@@ -295,7 +299,13 @@ def rows(request):
 def save(request):
     print("POST seen", flush=True)
     return HttpResponse(PAGE % ("saved " + TEXT))
+
+
+def css(request):
+    sheet = Path(__file__).with_name("site.css").read_text()
+    return HttpResponse(sheet, content_type="text/css")
 """,
+    "mysite/site.css": "h1 { color: rgb(0, 0, 255) }",
 }
 
 
@@ -326,6 +336,30 @@ async def test_django_pages_follow_a_view_edit(devtools, tmp_path):
                                                                      "django two"))
             await wait_all(tabs[1:], HEADING, "django two")
             await posted.wait_for("!!document.getElementById('__asyncdev_notice')")
+            assert log.count("POST seen") == 1
+
+            # A stylesheet edit is swapped in: the page (and its marker) stays.
+            page = tabs[1]
+            color = "getComputedStyle(document.getElementById('v')).color"
+            await page.wait_for(CONNECTED)
+            await page.wait_for(color, "rgb(0, 0, 255)")  # the sheet loads after the text
+            await page.eval("window.marker = 5")
+            (tmp_path / "mysite" / "site.css").write_text("h1 { color: rgb(255, 0, 0) }")
+            await page.wait_for(color, "rgb(255, 0, 0)")
+            assert await page.eval("window.marker") == 5
+
+            await page.eval("console.error('django page says', 'hi')")
+            log.wait_for(r"Browser console\.error: django page says hi \(")
+
+            # A broken save: the overlay over the last good page, then the fix shows.
+            views.write_text("def broken(:\n")
+            await page.wait_for(f"({OVERLAY} || '').includes('SyntaxError')")
+            assert "views.py:1" in await page.eval(OVERLAY)
+            assert await page.eval("[window.marker, " + HEADING + "]") == [5, "django two"]
+            views.write_text(DJANGO_FILES["mysite/views.py"].replace("VERSION_HERE",
+                                                                     "django three"))
+            await page.wait_for(HEADING, "django three")  # no action from here
+            assert await page.eval(OVERLAY) is None
             assert log.count("POST seen") == 1
     except BaseException:
         print("\n".join(log.lines))
