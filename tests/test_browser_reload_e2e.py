@@ -1,10 +1,10 @@
 """Browser reload in a real headless Chromium: what a user sees in open tabs.
 
-One Chromium for the module. The first test runs the real CLI (reload on, browser
-reload on by default) on a plain ASGI app and edits its file; the others serve in this
-process (``asyncdev.testing.serving``) and call ``Server.files_changed`` as the reload
-child does when the supervisor reports a stylesheet or an asset. Needs the Debian
-package ``chromium``; skipped without it.
+One Chromium for the module. The plain ASGI and the Django tests run the real CLI
+(reload on, browser reload on by default) and edit real files; the Starlette and Flask
+tests serve in this process (``asyncdev.testing.serving``) and call
+``Server.files_changed`` as the reload child does when the supervisor reports a
+stylesheet or an asset. Needs the Debian package ``chromium``; skipped without it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from asyncdev.testing import serving
-from cdp_helpers import Browser, Lines, chromium_process, stop, wait_all
+from cdp_helpers import DEADLINE, Browser, Lines, chromium_process, stop, wait_all
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +63,16 @@ def devtools(tmp_path_factory):
 async def state_of(url):
     async with httpx.AsyncClient() as client:
         return (await client.get(url + "/__asyncdev__/state")).json()
+
+
+async def wait_logged(caplog, text):
+    """Wait for a record of the server served in this process that contains ``text``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while not any(text in message for message in caplog.messages):
+        if loop.time() > deadline:
+            raise AssertionError(f"no log record with {text!r}: {caplog.messages}")
+        await asyncio.sleep(0.1)  # polling a condition, bounded by the deadline
 
 
 # --- the real CLI, a real file edited ----------------------------------------------------
@@ -207,14 +217,15 @@ async def test_stylesheets_swap_in_place_and_fragments_stay_the_apps(devtools, t
 # --- a Flask page ----------------------------------------------------------------------------
 
 
-def flask_app():
+def flask_app(static_dir):
     from flask import Flask
 
-    app = Flask("flaskpage")
+    app = Flask("flaskpage", static_folder=str(static_dir))
 
     @app.get("/")
     def home():
-        return "<!doctype html><html><body><h1 id=v>flask</h1></body></html>"
+        return ("<!doctype html><html><head><link rel=stylesheet href=/static/site.css></head>"
+                "<body><h1 id=v>flask</h1></body></html>")
 
     @app.get("/part")
     def part():
@@ -227,8 +238,12 @@ def flask_app():
     return app
 
 
-async def test_flask_tabs_share_one_connection_and_refresh(devtools, tmp_path):
-    async with serving(flask_app(), browser_reload=True) as server, \
+async def test_flask_tabs_share_one_connection_and_refresh(devtools, tmp_path, caplog):
+    caplog.set_level(logging.ERROR)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "site.css").write_text("h1 { color: rgb(0, 0, 255) }")
+    async with serving(flask_app(static), browser_reload=True) as server, \
             Browser.connect(devtools) as browser:
         tabs = [await browser.open(server.url + "/") for _ in range(TABS)]
         await wait_all(tabs, HEADING, "flask")
@@ -241,8 +256,22 @@ async def test_flask_tabs_share_one_connection_and_refresh(devtools, tmp_path):
         part = await page.eval("fetch('/part', {headers: {'HX-Request': 'true'}})"
                                ".then(r => r.text())")
         assert part == "<tr><td>row</td></tr>"
+
+        # Flask's own static view serves the sheet; it is matched by its file name.
+        color = "getComputedStyle(document.getElementById('v')).color"
+        await page.wait_for(color, "rgb(0, 0, 255)")
+        await page.eval("window.marker = 3")
+        (static / "site.css").write_text("h1 { color: rgb(255, 0, 0) }")
+        server.server.files_changed([str(static / "site.css")])
+        await page.wait_for(color, "rgb(255, 0, 0)")
+        assert await page.eval("window.marker") == 3
+
+        await page.eval("console.error('flask page says', 'hi')")
+        await wait_logged(caplog, "Browser console.error: flask page says hi (")
+
         assert await page.eval("fetch('/api').then(r => r.status)") == 500
         await page.wait_for(f"({OVERLAY} || '').includes('GET /api answered 500')")
+        assert await page.eval("window.marker") == 3
 
 
 # --- a Django project, through the CLI --------------------------------------------------------
@@ -272,14 +301,18 @@ from django.urls import path
 
 from . import views
 
-urlpatterns = [path("", views.page), path("rows", views.rows), path("save", views.save)]
+urlpatterns = [path("", views.page), path("rows", views.rows), path("save", views.save),
+               path("static/site.css", views.css)]
 """,
     "mysite/views.py": """\
+from pathlib import Path
+
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 TEXT = "VERSION_HERE"
-PAGE = ('<!doctype html><html><body><h1 id="v">%s</h1>'
+PAGE = ('<!doctype html><html><head><link rel="stylesheet" href="/static/site.css"></head>'
+        '<body><h1 id="v">%s</h1>'
         '<form method="post" action="/save"><input name="x"></form></body></html>')
 
 
@@ -295,11 +328,17 @@ def rows(request):
 def save(request):
     print("POST seen", flush=True)
     return HttpResponse(PAGE % ("saved " + TEXT))
+
+
+def css(request):
+    sheet = Path(__file__).with_name("site.css").read_text()
+    return HttpResponse(sheet, content_type="text/css")
 """,
+    "mysite/site.css": "h1 { color: rgb(0, 0, 255) }",
 }
 
 
-async def test_django_pages_follow_a_view_edit(devtools, tmp_path):
+async def test_django_pages_follow_edits_and_a_broken_save(devtools, tmp_path):
     for name, text in DJANGO_FILES.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text.replace("VERSION_HERE", "django one"))
@@ -326,6 +365,30 @@ async def test_django_pages_follow_a_view_edit(devtools, tmp_path):
                                                                      "django two"))
             await wait_all(tabs[1:], HEADING, "django two")
             await posted.wait_for("!!document.getElementById('__asyncdev_notice')")
+            assert log.count("POST seen") == 1
+
+            # A stylesheet edit is swapped in: the page (and its marker) stays.
+            page = tabs[1]
+            color = "getComputedStyle(document.getElementById('v')).color"
+            await page.wait_for(CONNECTED)
+            await page.wait_for(color, "rgb(0, 0, 255)")  # the sheet loads after the text
+            await page.eval("window.marker = 5")
+            (tmp_path / "mysite" / "site.css").write_text("h1 { color: rgb(255, 0, 0) }")
+            await page.wait_for(color, "rgb(255, 0, 0)")
+            assert await page.eval("window.marker") == 5
+
+            await page.eval("console.error('django page says', 'hi')")
+            log.wait_for(r"Browser console\.error: django page says hi \(")
+
+            # A broken save: the overlay over the last good page, then the fix shows.
+            views.write_text("def broken(:\n")
+            await page.wait_for(f"({OVERLAY} || '').includes('SyntaxError')")
+            assert "views.py:1" in await page.eval(OVERLAY)
+            assert await page.eval("[window.marker, " + HEADING + "]") == [5, "django two"]
+            views.write_text(DJANGO_FILES["mysite/views.py"].replace("VERSION_HERE",
+                                                                     "django three"))
+            await page.wait_for(HEADING, "django three")  # no action from here
+            assert await page.eval(OVERLAY) is None
             assert log.count("POST seen") == 1
     except BaseException:
         print("\n".join(log.lines))
