@@ -222,10 +222,20 @@ def flask_app(static_dir):
 
     app = Flask("flaskpage", static_folder=str(static_dir))
 
+    posts = []
+
     @app.get("/")
     def home():
         return ("<!doctype html><html><head><link rel=stylesheet href=/static/site.css></head>"
-                "<body><h1 id=v>flask</h1></body></html>")
+                "<body><h1 id=v>flask</h1><form method=post action=/save>"
+                "<input name=q value=1></form></body></html>")
+
+    @app.post("/save")
+    def save():
+        posts.append(1)
+        return f"<!doctype html><html><body><h1 id=v>saved {len(posts)}</h1></body></html>"
+
+    app.config["POSTS"] = posts
 
     @app.get("/part")
     def part():
@@ -243,15 +253,23 @@ async def test_flask_tabs_share_one_connection_and_refresh(devtools, tmp_path, c
     static = tmp_path / "static"
     static.mkdir()
     (static / "site.css").write_text("h1 { color: rgb(0, 0, 255) }")
-    async with serving(flask_app(static), browser_reload=True) as server, \
+    app = flask_app(static)
+    async with serving(app, browser_reload=True) as server, \
             Browser.connect(devtools) as browser:
         tabs = [await browser.open(server.url + "/") for _ in range(TABS)]
         await wait_all(tabs, HEADING, "flask")
         await wait_all(tabs, CONNECTED)
         assert (await state_of(server.url))["pages"] == 1
+        # A page rendered from a POST: a refresh must not post the form again.
+        posted, tabs = tabs[-1], tabs[:-1]
+        await posted.eval("document.forms[0].submit()")
+        await posted.wait_for(HEADING, "saved 1")
+        await posted.wait_for(CONNECTED)
         await asyncio.gather(*(tab.eval("window.marker = 1") for tab in tabs))
         server.server.files_changed([str(tmp_path / "logo.svg")])
         await wait_all(tabs, "window.marker === undefined && " + CONNECTED)
+        await posted.wait_for("!!document.getElementById('__asyncdev_notice')")
+        assert app.config["POSTS"] == [1]
         page = tabs[0]
         part = await page.eval("fetch('/part', {headers: {'HX-Request': 'true'}})"
                                ".then(r => r.text())")
@@ -351,9 +369,10 @@ async def test_django_pages_follow_edits_and_a_broken_save(devtools, tmp_path):
     try:
         url = log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
         async with Browser.connect(devtools) as browser:
-            tabs = [await browser.open(url + "/") for _ in range(3)]
+            tabs = [await browser.open(url + "/") for _ in range(TABS)]
             await wait_all(tabs, HEADING, "django one")
             await wait_all(tabs, CONNECTED)
+            assert (await state_of(url))["pages"] == 1  # one connection for 20 tabs
             posted = tabs[0]
             await posted.eval("document.forms[0].submit()")
             await posted.wait_for(HEADING, "saved django one")
