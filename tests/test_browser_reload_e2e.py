@@ -292,6 +292,47 @@ async def test_flask_tabs_share_one_connection_and_refresh(devtools, tmp_path, c
         assert await page.eval("window.marker") == 3
 
 
+FLASK_FILE = """\
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def home():
+    return "<!doctype html><html><body><h1 id=v>VERSION_HERE</h1></body></html>"
+"""
+
+
+async def test_a_flask_page_survives_a_broken_save(devtools, tmp_path):
+    # Through the CLI, with real edits: the overlay over the last good page, gone on the fix.
+    app_file = tmp_path / "app.py"
+    app_file.write_text(FLASK_FILE.replace("VERSION_HERE", "flask one"))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "asyncdev", "app:app", "0"], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = Lines(server.stdout)
+    try:
+        url = log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
+        async with Browser.connect(devtools) as browser:
+            page = await browser.open(url + "/")
+            await page.wait_for(HEADING, "flask one")
+            await page.wait_for(CONNECTED)
+            await page.eval("window.marker = 9")
+            app_file.write_text("from flask import Flask\n\ndef broken(:\n")
+            await page.wait_for(f"({OVERLAY} || '').includes('SyntaxError')")
+            assert "app.py:3" in await page.eval(OVERLAY)
+            assert await page.eval("[window.marker, " + HEADING + "]") == [9, "flask one"]
+            app_file.write_text(FLASK_FILE.replace("VERSION_HERE", "flask two"))
+            await page.wait_for(HEADING, "flask two")  # no action from here
+            assert await page.eval(OVERLAY) is None
+    except BaseException:
+        print("\n".join(log.lines))
+        raise
+    finally:
+        stop(server)
+
+
 # --- a Django project, through the CLI --------------------------------------------------------
 
 DJANGO_FILES = {
