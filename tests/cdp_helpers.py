@@ -21,9 +21,11 @@ import websockets
 
 DEADLINE = 60.0  # a loaded 2-core machine may be slow; the waits end much sooner when it works
 # Answers Runtime.evaluate may give while a page is between two documents, which is
-# exactly what a reload does: they mean "not yet", not failure.
+# exactly what a reload does, or has none yet (just opened): they mean "not yet", not
+# failure.
 NAVIGATING = ("navigated or closed", "Cannot find context", "Execution context was destroyed",
-              "Inspected target navigated", "uniqueContextId")
+              "Inspected target navigated", "uniqueContextId",
+              "Cannot find default execution context")
 
 
 def find_chromium() -> str | None:
