@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -98,23 +97,15 @@ def _announce(config: Config, found: Discovery | None) -> Callable[[Server, str]
 
 def _listen_to_keys(server: Server) -> bool:
     """Without reload, the terminal's keys act on this process's server (no r)."""
-    from ._terminal import CLEAR, KeyReader, help_text, keys_available, open_browser
+    from ._terminal import KeyReader, key_handler, keys_available
 
     if not keys_available():
         return False
     import asyncio
 
     loop = asyncio.get_event_loop()
-
-    def on_key(key: str) -> None:
-        key = key.lower()
-        if key == "q":
-            loop.call_soon_threadsafe(server.request_shutdown)
-        elif key == "o" and server.port is not None:
-            open_browser(server.url + "/")
-        elif key in ("c", "h", "?"):
-            sys.stdout.write(CLEAR if key == "c" else help_text(reload=False) + "\n")
-            sys.stdout.flush()
-
-    KeyReader(on_key)  # restores the terminal at exit
+    KeyReader(key_handler(  # restores the terminal at exit
+        quit=lambda: loop.call_soon_threadsafe(server.request_shutdown),
+        url=lambda: server.url + "/" if server.port is not None else None,
+    ))
     return True

@@ -2,7 +2,8 @@
 
 ``KeyReader(on_key)`` puts an interactive stdin in cbreak mode (keys arrive one at a
 time, unechoed; Ctrl+C still sends SIGINT) and calls ``on_key`` from a thread for each
-key; ``close()`` restores the terminal. ``open_browser(url)`` never blocks the caller.
+key; ``close()`` restores the terminal. ``key_handler`` says what each key does, with
+or without reload. ``open_browser(url)`` never blocks the caller.
 No asyncio here: the reload supervisor uses both.
 """
 
@@ -16,7 +17,9 @@ import sys
 import threading
 from collections.abc import Callable
 
-__all__ = ["CLEAR", "HELP", "KeyReader", "help_text", "keys_available", "open_browser"]
+__all__ = [
+    "CLEAR", "HELP", "KeyReader", "help_text", "key_handler", "keys_available", "open_browser",
+]
 
 logger = logging.getLogger("asyncdev.error")
 
@@ -33,6 +36,30 @@ def help_text(*, reload: bool) -> str:
     """The key list; without reload, r is left out."""
     lines = HELP.splitlines()
     return "\n".join(lines if reload else lines[1:])
+
+
+def key_handler(
+    *, quit: Callable[[], object], url: Callable[[], str | None],
+    reload: Callable[[], object] | None = None,
+) -> Callable[[str], None]:
+    """What each key does: r reloads (only with ``reload``), o opens the browser at
+    ``url()`` (when there is one), c clears the terminal, q quits, h or ? shows help."""
+
+    def on_key(key: str) -> None:
+        key = key.lower()
+        if key == "r" and reload is not None:
+            reload()
+        elif key == "o":
+            address = url()
+            if address is not None:
+                open_browser(address)
+        elif key == "q":
+            quit()
+        elif key in ("c", "h", "?"):
+            sys.stdout.write(CLEAR if key == "c" else help_text(reload=reload is not None) + "\n")
+            sys.stdout.flush()
+
+    return on_key
 
 
 def keys_available() -> bool:

@@ -383,32 +383,23 @@ class Supervisor:
     # -- the terminal's keys -----------------------------------------------------------------
 
     def _start_keys(self) -> bool:
-        from .._terminal import KeyReader, keys_available
+        from .._terminal import KeyReader, key_handler, keys_available
 
         if self.keys is None and keys_available():
-            self.keys = KeyReader(lambda key: self.dispatcher.post(self._on_key, key))
+            on_key = key_handler(quit=self._quit, url=self._url, reload=self.reload_now)
+            self.keys = KeyReader(lambda key: self.dispatcher.post(on_key, key))
         return self.keys is not None
 
-    def _on_key(self, key: str) -> None:
-        from .._terminal import CLEAR, help_text, open_browser
+    def _quit(self) -> None:
+        self.stopping = True
+        self.stop_requested = True
 
-        key = key.lower()
-        if key == "r":
-            self.reload_now()
-        elif key == "o":
-            from .._sockets import format_url
+    def _url(self) -> str | None:
+        from .._sockets import format_url
 
-            if self.sockets and self.config.uds is None:
-                open_browser(format_url(self.sockets[0].getsockname(), self.config.scheme) + "/")
-        elif key == "c":
-            sys.stdout.write(CLEAR)
-            sys.stdout.flush()
-        elif key == "q":
-            self.stopping = True
-            self.stop_requested = True
-        elif key in ("h", "?"):
-            sys.stdout.write(help_text(reload=True) + "\n")
-            sys.stdout.flush()
+        if not self.sockets or self.config.uds is not None:
+            return None
+        return format_url(self.sockets[0].getsockname(), self.config.scheme) + "/"
 
     def reload_now(self) -> None:
         """Replace the server process as a file change would (the r key)."""
