@@ -10,6 +10,7 @@ stylesheet or an asset. Needs the Debian package ``chromium``; skipped without i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -54,6 +55,23 @@ async def app(scope, receive, send):
 """
 
 
+@contextlib.contextmanager
+def cli_server(directory, target):
+    """``asyncdev TARGET`` run from ``directory`` as a user runs it (reload on): its URL
+    and its log, printed when the test fails."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "asyncdev", target, "0"], cwd=directory,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = Lines(server.stdout)
+    try:
+        yield log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1), log
+    except BaseException:
+        print("\n".join(log.lines))  # the server's log, shown with the failure
+        raise
+    finally:
+        stop(server)
+
+
 @pytest.fixture(scope="module")
 def devtools(tmp_path_factory):
     with chromium_process(tmp_path_factory.mktemp("profile")) as url:
@@ -81,12 +99,7 @@ async def wait_logged(caplog, text):
 async def test_tabs_follow_edits_safely_and_a_broken_save_shows_an_overlay(devtools, tmp_path):
     app_file = tmp_path / "app.py"
     app_file.write_text(APP.replace("VERSION_HERE", "version one"))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "asyncdev", "app:app", "0"], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    log = Lines(server.stdout)
-    try:
-        url = log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
+    with cli_server(tmp_path, "app:app") as (url, log):
         log.wait_for(r"^Browser reload is on")  # on by default, said in the banner
         async with Browser.connect(devtools) as browser:
             tabs = [await browser.open(url + "/") for _ in range(TABS)]
@@ -127,11 +140,6 @@ async def test_tabs_follow_edits_safely_and_a_broken_save_shows_an_overlay(devto
             assert await other.eval(OVERLAY) is None
             await failed.wait_for(HEADING, "version three")
             assert log.count("POST seen") == 1
-    except BaseException:
-        print("\n".join(log.lines))  # the server's log, shown with the failure
-        raise
-    finally:
-        stop(server)
 
 
 # --- stylesheets, fragments, CSP, compression: an ASGI app served in this process ---------
@@ -308,12 +316,7 @@ async def test_a_flask_page_survives_a_broken_save(devtools, tmp_path):
     # Through the CLI, with real edits: the overlay over the last good page, gone on the fix.
     app_file = tmp_path / "app.py"
     app_file.write_text(FLASK_FILE.replace("VERSION_HERE", "flask one"))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "asyncdev", "app:app", "0"], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    log = Lines(server.stdout)
-    try:
-        url = log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
+    with cli_server(tmp_path, "app:app") as (url, log):
         async with Browser.connect(devtools) as browser:
             page = await browser.open(url + "/")
             await page.wait_for(HEADING, "flask one")
@@ -326,11 +329,6 @@ async def test_a_flask_page_survives_a_broken_save(devtools, tmp_path):
             app_file.write_text(FLASK_FILE.replace("VERSION_HERE", "flask two"))
             await page.wait_for(HEADING, "flask two")  # no action from here
             assert await page.eval(OVERLAY) is None
-    except BaseException:
-        print("\n".join(log.lines))
-        raise
-    finally:
-        stop(server)
 
 
 # --- a Django project, through the CLI --------------------------------------------------------
@@ -402,13 +400,7 @@ async def test_django_pages_follow_edits_and_a_broken_save(devtools, tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text.replace("VERSION_HERE", "django one"))
     views = tmp_path / "mysite" / "views.py"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "asyncdev", "mysite.wsgi:application", "0"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
-    log = Lines(server.stdout)
-    try:
-        url = log.wait_for(r"(http://127\.0\.0\.1:\d+)/").group(1)
+    with cli_server(tmp_path, "mysite.wsgi:application") as (url, log):
         async with Browser.connect(devtools) as browser:
             tabs = [await browser.open(url + "/") for _ in range(TABS)]
             await wait_all(tabs, HEADING, "django one")
@@ -450,8 +442,3 @@ async def test_django_pages_follow_edits_and_a_broken_save(devtools, tmp_path):
             await page.wait_for(HEADING, "django three")  # no action from here
             assert await page.eval(OVERLAY) is None
             assert log.count("POST seen") == 1
-    except BaseException:
-        print("\n".join(log.lines))
-        raise
-    finally:
-        stop(server)
