@@ -46,10 +46,11 @@ def child_env(**extra: str) -> dict[str, str]:
 class Supervised:
     """A supervisor subprocess with its output collected line by line."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
+                 pass_fds: tuple[int, ...] = ()) -> None:
         self.proc = subprocess.Popen(
             args, cwd=cwd, env=env or child_env(), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
+            stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds,
         )
         self.lines: list[str] = []
         self.cond = threading.Condition()

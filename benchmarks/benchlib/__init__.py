@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                    help="load generator for HTTP cells (auto: wrk when installed)")
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    p.add_argument("--pin-startup", action="store_true",
+                   help="pin the startup cells' servers to CPU 0 too (one CPU for a "
+                        "reloader's processes)")
     p.add_argument("--chart", action="store_true", help="also draw a bar chart (matplotlib)")
     p.add_argument("--keep-logs", action="store_true",
                    help="keep the servers' logs and scratch files (path printed at the end)")
@@ -126,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         rounds=rounds, duration=duration, connections=args.connections, loadgen=loadgen,
         wrk=wrk, server_cpu=SERVER_CPU if pinned else None,
         load_cpu=LOAD_CPU if pinned else None, workdir=workdir,
+        pin_all=args.pin_startup,
         # wrk counts whole seconds; the Python generator can warm up for less.
         warmup=1.0 if loadgen == "wrk" else min(1.0, duration / 4))
     started = datetime.datetime.now().astimezone()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from . import servers as S
 
+_UNPINNED = " (on every CPU, as on a developer's machine, unless --pin-startup)"
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -28,6 +30,10 @@ class Cell:
     close: bool = False
     connections: int = 32
     notes: tuple[str, ...] = field(default=())
+    # The server's processes on CPU 0 only (when the run pins). Startup cells time a
+    # whole command the way a developer's machine runs it, every CPU available: a
+    # reloader's two processes overlap there.
+    pinned: bool = True
 
     def server(self, name: str) -> S.Server:
         return next(s for s in self.servers if s.name == name)
@@ -69,18 +75,18 @@ CELLS: dict[str, Cell] = {cell.name: cell for cell in [
     Cell("django-hello", "throughput", "Django view (minimal project, WSGI entry point)",
          S.DJANGO, S.DJANGO_SERVERS, "uvicorn-wsgi", (*_WSGI_MAIN, "django-runserver"),
          extra=True),
-    Cell("startup", "startup", "spawn to first 200 response (ASGI hello)", S.ASGI_HELLO,
-         S.STARTUP_SERVERS, "uvicorn-h11",
-         ("asyncdev", "uvicorn-h11", "asyncdev-reload", "uvicorn-reload")),
-    Cell("startup-flask", "startup", "spawn to first 200 response, Flask hello world",
-         S.FLASK_HELLO, S.STARTUP_FLASK_SERVERS, "flask-run",
-         tuple(s.name for s in S.STARTUP_FLASK_SERVERS)),
-    Cell("startup-fastapi", "startup", "spawn to first 200 response, FastAPI hello world",
-         S.FASTAPI_HELLO, S.STARTUP_FASTAPI_SERVERS, "fastapi-dev",
-         tuple(s.name for s in S.STARTUP_FASTAPI_SERVERS)),
-    Cell("startup-django", "startup", "spawn to first 200 response, the minimal Django project",
-         S.DJANGO, S.STARTUP_DJANGO_SERVERS, "django-runserver-reload",
-         tuple(s.name for s in S.STARTUP_DJANGO_SERVERS)),
+    Cell("startup", "startup", "spawn to first 200 response (ASGI hello)" + _UNPINNED,
+         S.ASGI_HELLO, S.STARTUP_SERVERS, "uvicorn-h11",
+         ("asyncdev", "uvicorn-h11", "asyncdev-reload", "uvicorn-reload"), pinned=False),
+    Cell("startup-flask", "startup", "spawn to first 200 response, Flask hello world"
+         + _UNPINNED, S.FLASK_HELLO, S.STARTUP_FLASK_SERVERS, "flask-run",
+         tuple(s.name for s in S.STARTUP_FLASK_SERVERS), pinned=False),
+    Cell("startup-fastapi", "startup", "spawn to first 200 response, FastAPI hello world"
+         + _UNPINNED, S.FASTAPI_HELLO, S.STARTUP_FASTAPI_SERVERS, "fastapi-dev",
+         tuple(s.name for s in S.STARTUP_FASTAPI_SERVERS), pinned=False),
+    Cell("startup-django", "startup", "spawn to first 200 response, the minimal Django project"
+         + _UNPINNED, S.DJANGO, S.STARTUP_DJANGO_SERVERS, "django-runserver-reload",
+         tuple(s.name for s in S.STARTUP_DJANGO_SERVERS), pinned=False),
     Cell("idle-memory", "idle-memory", "reload on, whole process tree 2 s after the first "
          "response (trivial ASGI app)", S.RELOAD_ASGI, S.RELOAD_SERVERS[:4], "uvicorn",
          ("asyncdev", "uvicorn")),

@@ -56,8 +56,22 @@ def restore_affinity(previous: set[int] | None) -> None:
         os.sched_setaffinity(0, previous)
 
 
+# The CPUs this process may use before the run pins itself to the load CPU.
+_ALL_CPUS = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
 def _pinner(cpu: int | None) -> Callable[[], None] | None:
-    if cpu is None or not can_pin():
+    if cpu is None:
+        if _ALL_CPUS is None or set(os.sched_getaffinity(0)) == _ALL_CPUS:
+            return None
+
+        def unpin() -> None:
+            # Not pinned means every CPU, not the load generator's one that this
+            # process is pinned to.
+            os.sched_setaffinity(0, _ALL_CPUS)
+
+        return unpin
+    if not can_pin():
         return None
 
     def pin() -> None:

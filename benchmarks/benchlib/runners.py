@@ -40,6 +40,7 @@ class Options:
     load_cpu: int | None
     workdir: Path
     warmup: float = 1.0
+    pin_all: bool = False  # also the cells that run unpinned (Cell.pinned False)
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
 
 
@@ -212,6 +213,8 @@ def _fresh_starts(
 
 def run_startup(cell: Cell, chosen: list[Server], opt: Options) -> dict[str, ServerRun]:
     runs = _prepare(cell, chosen)
+    if not cell.pinned and not opt.pin_all:
+        opt = replace(opt, server_cpu=None)
     for round_no, server, run, _, proc, seconds in _fresh_starts(
         cell, chosen, opt, runs, "startup"
     ):

@@ -5,20 +5,22 @@ The public surface is this module and ``asyncdev.testing``; everything else is p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from ._config import Config
 from ._errors import AppImportError, AsyncdevError, ClientDisconnected, ConfigError, StartupError
 from ._version import __version__
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._api import run, serve
+    from ._config import Config
     from ._server.server import Server
 
 
-# The reload supervisor imports this package but must not pay for the HTTP stack
-# (asyncio, h11, ...): those names are imported on first use.
-_LAZY = {"run": "._api", "serve": "._api", "Server": "._server.server"}
+# Every process of the command line imports this package first, and the reload
+# supervisor must not pay for the HTTP stack (asyncio, h11, ...) at all: these names are
+# imported on first use.
+_LAZY = {"run": "._api", "serve": "._api", "Server": "._server.server", "Config": "._config"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,13 +1,26 @@
-"""``python -m asyncdev``: the same command line as the ``asyncdev`` script.
+"""``python -m asyncdev`` and the ``asyncdev`` script: the command line.
 
-Exits with the code ``asyncdev._cli.main`` returns.
+With reload on, the first server process is started before the command line is read
+(``_reload.early``), so that its start overlaps the supervisor's. Exits with the code
+``asyncdev._cli.main`` returns.
 """
 
 from __future__ import annotations
 
 import sys
 
-from ._cli import main
+
+def main() -> int:
+    from ._reload import early
+
+    early.start(sys.argv[1:])
+    try:
+        from ._cli import main as cli_main
+
+        return cli_main()
+    finally:
+        early.discard()
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -64,6 +64,10 @@ def run(config: Config, *, found: Discovery | None = None) -> int:
                 "Reload is off: %s. Run the program as a script or with python -m.", reason
             )
             config = config.replace(reload=False)
+    # Not the supervisor: a server process the command line started early is not needed.
+    from ._reload.early import discard
+
+    discard()
     load_env_files(config)
     if config.reload:
         from ._reload.child.serving import run_child

@@ -1,7 +1,8 @@
 """The reload conversation: everything both processes must agree on lives in this file.
 
-The supervisor builds ``Channels`` (which inherited descriptors are what) into an
-environment variable that the server process parses; then they talk in ``Message``s,
+The supervisor builds ``Channels`` (which inherited descriptors are what; in
+``channels.py``, light enough to start a process before anything else is imported) into
+an environment variable that the server process parses; then they talk in ``Message``s,
 one JSON line each, over the control socket. ``Lifecycle`` is a server process's life
 as the supervisor sees it, with the table of the only transitions allowed. Both sides
 import it, so it stays light: no asyncio, no HTTP layers, no user code.
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import enum
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from .._types import WatchRequest
+from .channels import CHILD_ENV_VAR, Channels
 
 __all__ = [
     "CHILD_ENV_VAR",
@@ -44,53 +45,10 @@ __all__ = [
     "next_state",
 ]
 
-# How the reload supervisor hands a server process its sockets (not ASYNCDEV_RELOAD:
-# that name is the --reload option read from the environment).
-CHILD_ENV_VAR = "_ASYNCDEV_RELOAD_CHILD"
 # The old process only finishes what it already accepted (the new one serves everything
 # else at once), so a reload cuts a request still running after this long, much as
 # werkzeug's reloader cuts every request at once.
 RELOAD_GRACE = 1.0
-
-
-# --- the descriptors a server process inherits ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Channels:
-    """What the supervisor passes to a server process, by descriptor number."""
-
-    control: int  # this process's end of its control socket
-    listeners: tuple[int, ...]  # the listening socket(s), bound once by the supervisor
-    parent: int  # the supervisor's pid: the process dies with it
-    handoff: tuple[int, ...]  # the pair idle keep-alive connections travel through
-
-    def encode(self) -> str:
-        return ":".join((
-            str(self.control), ",".join(map(str, self.listeners)), str(self.parent),
-            ",".join(map(str, self.handoff)),
-        ))
-
-    @classmethod
-    def decode(cls, value: str) -> Channels:
-        """Parse what ``encode`` built; ValueError for anything else."""
-        control, listeners, parent, handoff = value.split(":")
-        return cls(int(control), _ints(listeners), int(parent), _ints(handoff))
-
-    @property
-    def fds(self) -> tuple[int, ...]:
-        return (self.control, *self.listeners, *self.handoff)
-
-    @classmethod
-    def pop_from_environment(cls) -> Channels | None:
-        """The channels of this process, removing the variable (the app's own child
-        processes must not take themselves for server processes)."""
-        value = os.environ.pop(CHILD_ENV_VAR, None)
-        return None if value is None else cls.decode(value)
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(",") if part)
 
 
 # --- messages ---------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["EntryPlan", "entry_plan", "interpreter_safe_path"]
 
@@ -18,15 +20,34 @@ __all__ = ["EntryPlan", "entry_plan", "interpreter_safe_path"]
 _OPTIONS_WITH_VALUE = "WX"
 
 
-@dataclass(frozen=True)
 class EntryPlan:
-    """The user's command line: interpreter flags, then a script or ``-m module``."""
+    """The user's command line: interpreter flags, then a script or ``-m module``.
 
-    flags: tuple[str, ...]
-    kind: str  # "script" or "module"
-    target: str
-    args: tuple[str, ...]
-    path0: str | None  # what the interpreter puts first on sys.path
+    A plain class, not a dataclass: the command line computes one before importing
+    anything (see ``early``)."""
+
+    __slots__ = ("args", "flags", "kind", "path0", "target")
+
+    def __init__(self, flags: tuple[str, ...], kind: str, target: str,
+                 args: tuple[str, ...], path0: str | None) -> None:
+        self.flags = flags
+        self.kind = kind  # "script" or "module"
+        self.target = target
+        self.args = args
+        self.path0 = path0  # what the interpreter puts first on sys.path
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.flags, self.kind, self.target, self.args, self.path0)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EntryPlan) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"EntryPlan(flags={self.flags!r}, kind={self.kind!r}, "
+                f"target={self.target!r}, args={self.args!r}, path0={self.path0!r})")
 
 
 def entry_plan(argv: Sequence[str], cwd: str | None = None) -> EntryPlan | str:

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import ConfigError
-from . import control
+from . import control, early
 from .control import Event, Lifecycle
 from .dispatcher import Dispatcher, Timer
 from .entry import EntryPlan, entry_plan
-from .process import Child, describe_exit, invalidate_bytecode, json_config
+from .process import Child, Process, describe_exit, invalidate_bytecode, json_config
 from .watch import ReloadFilter, relative, reload_dirs
 from .watchers import Watchers
 
@@ -47,7 +47,6 @@ __all__ = ["Supervisor", "reload_unavailable", "supervise"]
 
 logger = logging.getLogger("asyncdev.error")
 
-_BOOT = "from asyncdev._reload.child.main import main; main()"
 # A spare is told to go at once when ready; one still importing after this long is
 # replaced rather than waited for.
 _SPARE_WAIT = 5.0
@@ -139,15 +138,20 @@ class Supervisor:
         from .._sockets import bind_sockets
 
         self.sockets = bind_sockets(self.config.replace(reload=False))
+        # The command line may have started the first process already (see early).
+        first = early.take(self.plan.flags)
         # Idle keep-alive connections travel from the old process to the new one here.
-        self.handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if first is not None:
+            self.handoff = tuple(socket.socket(fileno=fd) for fd in first.handoff)
+        else:
+            self.handoff = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         previous: dict[signal.Signals, Any] = {}
         try:
             if threading.current_thread() is threading.main_thread():
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     previous[sig] = signal.signal(sig, self._signalled)
             # The server first: importing the watcher overlaps with its start.
-            self._activate(self._spawn())
+            self._activate(self._spawn(first=first))
             self.watchers.start()
             from .._envfile import AUTOMATIC_FILES
 
@@ -224,29 +228,22 @@ class Supervisor:
 
     # -- processes -------------------------------------------------------------------------
 
-    def _spawn(self, *, startup: control.Startup | None = None) -> Child:
+    def _spawn(self, *, startup: control.Startup | None = None,
+               first: early.EarlyChild | None = None) -> Child:
         """A new server process; with ``startup``, it runs the user's start-up while it
-        waits (only for a spare: one told to go at once runs the entry point as is)."""
-        parent_end, child_end = socket.socketpair()
+        waits (only for a spare: one told to go at once runs the entry point as is).
+        ``first``: the process the command line started, which gets its listening
+        sockets on its control socket."""
         fds = [sock.fileno() for sock in self.sockets]
-        env = dict(os.environ)
-        handoff = [sock.fileno() for sock in self.handoff]
-        env[control.CHILD_ENV_VAR] = control.Channels(
-            control=child_end.fileno(), listeners=tuple(fds), parent=os.getpid(),
-            handoff=tuple(handoff),
-        ).encode()
-        try:
-            # From the dispatcher's (main) thread: PR_SET_PDEATHSIG fires when the
-            # thread that forked the child exits, not only the process.
-            proc = subprocess.Popen(
-                [sys.executable, *self.plan.flags, "-c", _BOOT],
-                env=env, pass_fds=(child_end.fileno(), *fds, *handoff),
-            )
-        except BaseException:
-            parent_end.close()
-            raise
-        finally:
-            child_end.close()
+        if first is not None:
+            proc: Process = first.proc
+            parent_end = socket.socket(fileno=first.ctrl)
+            try:
+                socket.send_fds(parent_end, [b"L"], fds)
+            except OSError:
+                pass  # it died already: its exit is reported like any other
+        else:
+            proc, parent_end = self._popen(fds)
         child = Child(proc, parent_end)
         child.deep = startup is not None
         self.children.add(child)
@@ -258,6 +255,28 @@ class Supervisor:
         self._start_thread(lambda: self._read(child), f"asyncdev-read-{child.pid}")
         self._start_thread(lambda: self._wait(child), f"asyncdev-wait-{child.pid}")
         return child
+
+    def _popen(self, fds: list[int]) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        parent_end, child_end = socket.socketpair()
+        env = dict(os.environ)
+        handoff = [sock.fileno() for sock in self.handoff]
+        env[control.CHILD_ENV_VAR] = control.Channels(
+            control=child_end.fileno(), listeners=tuple(fds), parent=os.getpid(),
+            handoff=tuple(handoff),
+        ).encode()
+        try:
+            # From the dispatcher's (main) thread: PR_SET_PDEATHSIG fires when the
+            # thread that forked the child exits, not only the process.
+            proc = subprocess.Popen(
+                [sys.executable, *self.plan.flags, "-c", early.BOOT],
+                env=env, pass_fds=(child_end.fileno(), *fds, *handoff),
+            )
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
+        return proc, parent_end
 
     def _read(self, child: Child) -> None:
         """Thread: post each message of ``child`` until its end of the socket closes."""

@@ -22,7 +22,8 @@ from .._usercode import is_library_file, is_own_file, is_user_file
 from . import control
 
 __all__ = [
-    "WARM_MODULES", "StartupRefused", "imported_files", "modules_report", "run_startup",
+    "WARM_MODULES", "StartupRefused", "import_serving_path", "imported_files",
+    "modules_report", "run_startup",
     "startup_report",
     "user_files", "warm_up",
 ]
@@ -40,12 +41,17 @@ WARM_MODULES = (
 _WARM_BUDGET = 5.0
 
 
-def warm_up(names: Sequence[str], *, uvloop: bool) -> None:
-    """Import asyncdev's serving path, then ``names`` in order, stopping at the first
-    that fails (it may need the app's setup, like Django models)."""
+def import_serving_path() -> None:
+    """Import ``WARM_MODULES``: what every server process needs, whatever the app."""
     for name in WARM_MODULES:
         with contextlib.suppress(ImportError):
             __import__(name)
+
+
+def warm_up(names: Sequence[str], *, uvloop: bool) -> None:
+    """Import asyncdev's serving path, then ``names`` in order, stopping at the first
+    that fails (it may need the app's setup, like Django models)."""
+    import_serving_path()
     if uvloop:
         with contextlib.suppress(ImportError):
             __import__("uvloop")
@@ -63,10 +69,21 @@ def warm_up(names: Sequence[str], *, uvloop: bool) -> None:
 
 def imported_files() -> tuple[str, ...]:
     """The real path of every module file this process imported."""
-    return tuple(
-        os.path.realpath(name) for module in list(sys.modules.values())
-        if isinstance(name := getattr(module, "__file__", None), str)
-    )
+    # Resolved a directory at a time: a few dozen directories hold hundreds of modules,
+    # and realpath costs a system call per path component.
+    real_dirs: dict[str, str] = {}
+    result = []
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if not isinstance(name, str):
+            continue
+        head, tail = os.path.split(os.path.abspath(name))
+        real = real_dirs.get(head)
+        if real is None:
+            real = real_dirs[head] = os.path.realpath(head)
+        path = os.path.join(real, tail)
+        result.append(os.path.realpath(path) if os.path.islink(path) else path)
+    return tuple(result)
 
 
 def user_files(candidates: Sequence[str]) -> tuple[str, ...]:

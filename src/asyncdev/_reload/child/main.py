@@ -1,6 +1,7 @@
 """The reload server process from its start: adopt the channels, wait as the spare, go.
 
-``main()`` is what the supervisor starts (``python -c``). It adopts the descriptors
+``main()`` is what the supervisor starts (``python -c``; the first one may be started
+by the command line before it is read, see ``early``). It adopts the descriptors
 named in ``control.CHILD_ENV_VAR`` (then deletes it), arranges to die with the
 supervisor, imports asyncdev and what the last process used but no user code, says
 ``Ready`` and waits. Told to go, it runs the user's entry point as ``sys.orig_argv``
@@ -62,6 +63,18 @@ def _main() -> int:
     ctrl.set_inheritable(False)
     session.ctrl = ctrl
     die_with_parent(channels.parent)
+    # Before the first word from the supervisor: the first process is started before
+    # the command line is read, and imports the serving path meanwhile.
+    warm.import_serving_path()
+    if channels.listeners is None:
+        try:
+            marker, fds, _, _ = socket.recv_fds(ctrl, 1, 64)
+        except OSError:
+            return 0
+        if not marker:
+            return 0  # the command did not need a server process after all
+        channels = channels.with_listeners(tuple(fds))
+    assert channels.listeners is not None
     for fd in (*channels.listeners, *channels.handoff):
         # Processes the app starts must not keep the port open after we are gone.
         os.set_inheritable(fd, False)
@@ -111,7 +124,7 @@ def _run(channels: control.Channels) -> int:
 
             apply_env_file(env_file)
         os.environ.update(startup_env)
-    session.listen_fds = list(channels.listeners)
+    session.listen_fds = list(channels.listeners or ())
     start_lifeline()
     if go.error:
         return serving.serve_failure(RuntimeError(go.error))

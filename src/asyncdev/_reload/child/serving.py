@@ -31,8 +31,9 @@ __all__ = ["run_child", "serve_failure"]
 
 logger = logging.getLogger("asyncdev.error")
 
-# How long after it starts serving a process reports what it imported: long enough for
-# what loads just after the start, short enough to warm the next spare with it.
+# How long after it starts serving a process reports what it imported (its start-up,
+# then everything): long enough for what loads just after the start, short enough to
+# warm the next spare with it.
 _MODULES_DELAY = 0.2
 
 
@@ -103,13 +104,13 @@ def _serve_on(
         try:
             loop.run_until_complete(start)
         except (KeyboardInterrupt, SystemExit):
+            sys.meta_path.remove(requests)
             raise
         except BaseException as exc:
+            sys.meta_path.remove(requests)
             if session.stopping:
                 return 0
             failure, server = exc, None
-        finally:
-            sys.meta_path.remove(requests)
     if server is None:
         assert failure is not None
         _report_failure(failure, loop_name)
@@ -132,11 +133,11 @@ def _serve_on(
             framework=loaded.framework if loaded else None,
             notes=(*(loaded.notes if loaded else ()), *loaded_notes()),
         ))
-        _session.send(warm.startup_report(exclude=requests.names))
         _session.send(control.Watch(requests=tuple(server.watch_requests())))
         if server.state is not None:
             server.state.on_first_response = lambda: _session.send(control.Answered())
-        loop.call_later(_MODULES_DELAY, _send_modules)
+        # Reported once serving: the first requests need not wait for it.
+        loop.call_later(_MODULES_DELAY, _report_start, requests)
     for fd in session.listen_fds:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -154,10 +155,10 @@ def _serve_on(
 
 
 class _RequestImports:
-    """Import hook that only watches: the modules first imported by requests while the
-    server started (connections waiting in the backlog are served as soon as it
-    listens). They are not the app's start-up: the next spare must not import them
-    ahead (the URLconf and the view a reload was for, say)."""
+    """Import hook that only watches: the modules first imported by requests from the
+    server's start until the start-up is reported (connections waiting in the backlog
+    are served as soon as it listens). They are not the app's start-up: the next spare
+    must not import them ahead (the URLconf and the view a reload was for, say)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -175,6 +176,14 @@ class _RequestImports:
 
 def _send_modules() -> None:
     _session.send(warm.modules_report())
+
+
+def _report_start(requests: _RequestImports) -> None:
+    """What the app's start-up imported (not the requests since), then every module."""
+    with contextlib.suppress(ValueError):
+        sys.meta_path.remove(requests)
+    _session.send(warm.startup_report(exclude=requests.names))
+    _send_modules()
 
 
 def _stopper(server: Server, loop: asyncio.AbstractEventLoop) -> Callable[[bool], None]:
