@@ -28,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import ConfigError
@@ -453,7 +453,7 @@ class Supervisor:
         modules = tuple(m for m in startup.modules if m != skip)
         if not modules and not startup.django_settings:
             return None
-        return replace(startup, modules=modules, avoid=tuple(sorted(avoid)))
+        return startup.replace(modules=modules, avoid=tuple(sorted(avoid)))
 
     def _startup_failed(self, spare: Child, *, counts: bool) -> None:
         """A spare could not run the user's start-up (it imports a file just changed, a
