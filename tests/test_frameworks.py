@@ -72,3 +72,26 @@ def test_other_frameworks_never_see_the_flask_variable(module):
     assert "FLASK_DEBUG" not in os.environ  # taken back once the app was not Flask
     assert loaded.notes == ("API docs at {url}/api-docs",)
     assert loaded.framework is not None and loaded.framework.startswith("FastAPI ")
+
+
+def test_framework_versions_are_read_without_importlib_metadata(tmp_path) -> None:
+    # importlib.metadata costs a server process milliseconds of its start: the banner's
+    # version comes from the module's own string, else the dist-info beside it.
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    (site / "bottle").mkdir(parents=True)
+    (site / "bottle" / "__init__.py").write_text("class Bottle: pass\n")
+    (site / "bottle-9.8.7.dist-info").mkdir()
+    code = textwrap.dedent("""
+        import sys
+        import django, bottle
+        from asyncdev._frameworks import _version
+        print(_version("Django") == django.__version__, _version("Bottle"),
+              "importlib.metadata" in sys.modules)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.split() == ["True", "9.8.7", "False"]

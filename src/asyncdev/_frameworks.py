@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,13 +73,42 @@ def identify(app: Any) -> str | None:
 
 
 def _version(name: str) -> str:
+    """The framework's version, cheaply: importlib.metadata costs a server process
+    several milliseconds of its start where the framework has not loaded it."""
+    distribution = next(dist for display, dist in FRAMEWORKS.values() if display == name)
+    package = sys.modules.get(distribution)
+    # The module's own string, never through a module __getattr__ (Flask's warns).
+    own = vars(package).get("__version__") if package is not None else None
+    if isinstance(own, str) and own:
+        return own
+    found = _installed_version(package, distribution)
+    if found:
+        return found
     from importlib import metadata
 
-    distribution = next(dist for display, dist in FRAMEWORKS.values() if display == name)
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return ""
+
+
+def _installed_version(package: Any, distribution: str) -> str:
+    """The version in the name of the ``*.dist-info`` directory beside the package."""
+    path = getattr(package, "__file__", None)
+    if not isinstance(path, str):
+        return ""
+    where = os.path.dirname(os.path.dirname(path))
+    prefix = distribution.replace("-", "_").lower() + "-"
+    try:
+        names = os.listdir(where)
+    except OSError:
+        return ""
+    for entry in names:
+        if entry.lower().startswith(prefix) and entry.endswith(".dist-info"):
+            version = entry[len(prefix):-len(".dist-info")]
+            if version and "-" not in version:
+                return version
+    return ""
 
 
 def prepare(app: Any, dev_env: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:
