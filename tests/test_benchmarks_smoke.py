@@ -66,3 +66,27 @@ def test_harness_measures_and_writes_results(
     table = next(tmp_path.glob("bench-*.md")).read_text()
     assert "| server | req/s | x base |" in table
     assert f"| {server} |" in table
+
+
+def test_startup_phases_times_each_phase_of_a_real_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not _has("flask"):
+        pytest.skip("Flask is not installed")
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("startup_phases", None)
+    import startup_phases
+
+    assert startup_phases.main(["--rounds", "1", "--projects", "flask"]) == 0
+    table = capsys.readouterr().out
+    header = next(line for line in table.splitlines() if line.startswith("| phase"))
+    assert header == "| phase | flask no reload | flask reload |"
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:]
+            for line in table.splitlines() if line.startswith("| ") and line != header}
+    # Every phase of both starts was seen in the real processes.
+    for label in ("asyncdev, its command line and serving path", "of which h11",
+                  "the app: framework and project", "total: spawn to first 200"):
+        no_reload, reload = (cell.strip(" |") for cell in rows[label])
+        assert no_reload.isdigit() and reload.isdigit(), (label, rows[label])
+    assert rows["server process: interpreter start"][1].strip(" |").isdigit()
+    assert rows["server process: interpreter start"][0].strip(" |") == ""
