@@ -101,6 +101,10 @@ def test_request_loop_sees_no_failure_across_reloads(tmp_path: Path) -> None:
             for version in range(1, 4):
                 write_app(tmp_path / "app.py", f"v{version}")
                 server.wait_body(f"v{version}".encode())
+            # The clients' own next connections reach the last version too.
+            deadline = time.monotonic() + 20
+            while b"v3" not in bodies and time.monotonic() < deadline and not failures:
+                time.sleep(0.01)  # polling interval, not a readiness wait
         finally:
             done.set()
             for thread in threads:
@@ -115,34 +119,39 @@ def test_keep_alive_connections_survive_reloads(tmp_path: Path) -> None:
     with Supervised.cli(tmp_path, "app:app", "--no-access-log") as server:
         server.wait_ready()
         failures: list[object] = []
-        bodies: set[bytes] = set()
+        last: list[bytes] = [b""] * 3  # each connection's latest body
         done = threading.Event()
 
-        def hammer() -> None:
+        def hammer(index: int) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
             while not done.is_set():
                 try:
                     conn.request("GET", "/")
                     response = conn.getresponse()
-                    bodies.add(response.read())
+                    last[index] = response.read()
                 except (OSError, http.client.HTTPException) as exc:
                     failures.append(exc)
                     conn.close()
             conn.close()
 
-        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(3)]
         for thread in threads:
             thread.start()
         try:
             for version in range(1, 4):
                 write_app(tmp_path / "app.py", f"v{version}")
                 server.wait_body(f"v{version}".encode())
+            # The old process hands its idle connections over once the new one serves:
+            # every one of them then reaches the new code.
+            deadline = time.monotonic() + 20
+            while last != [b"v3"] * 3 and time.monotonic() < deadline and not failures:
+                time.sleep(0.01)  # polling interval, not a readiness wait
         finally:
             done.set()
             for thread in threads:
                 thread.join(30)
         assert failures == []
-        assert b"v3" in bodies
+        assert last == [b"v3"] * 3
 
 
 def test_syntax_error_shows_the_error_page_until_fixed(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ file) and look at its real child processes meanwhile.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -213,3 +214,160 @@ def test_only_inheritable_descriptors_are_closed_for_the_server_process() -> Non
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+# In a server process: its interpreter's start (site) waits for a file.
+SITE_GATE_SITE = """\
+import os
+import time
+
+if %(env_var)r in os.environ and os.environ.get("EARLY_GATE"):
+    gate = os.environ["EARLY_GATE"]
+    open(gate + ".site", "w").close()
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
+"""
+
+HOLDER = """\
+import sys
+from asyncdev._reload import early
+
+early.start(["app:app"])
+print(early._pending.proc.pid, flush=True)
+sys.stdin.readline()
+early.discard()
+"""
+
+
+def _signals(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1], 16)
+    raise AssertionError(field)
+
+
+def _state(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line.split()[1]
+    return "?"
+
+
+def test_ctrl_c_in_a_starting_interpreter_waits_until_it_is_ignored(tmp_path: Path) -> None:
+    """A Ctrl+C reaching a server process in its interpreter's own start-up would kill
+    it with a fatal error: it starts with SIGINT blocked, then ignores it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITE_GATE_SITE % {"env_var": CHILD_ENV_VAR})
+    (tmp_path / "holder.py").write_text(HOLDER)
+    gate = tmp_path / "gate"
+    environment = child_env(EARLY_GATE=str(gate))
+    environment["PYTHONPATH"] = str(site) + os.pathsep + environment["PYTHONPATH"]
+    holder = subprocess.Popen([sys.executable, "holder.py"], cwd=tmp_path, env=environment,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    interrupt = 1 << (signal.SIGINT - 1)
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        child = int(holder.stdout.readline())
+        deadline = time.monotonic() + 30
+        while not gate.with_name("gate.site").exists():
+            assert time.monotonic() < deadline and _state(child) != "Z"
+            time.sleep(0.01)  # polling interval, not a readiness wait
+        os.kill(child, signal.SIGINT)
+        # Held, not delivered: the process is alive with the signal pending.
+        assert _signals(child, "SigBlk") & interrupt
+        assert (_signals(child, "ShdPnd") | _signals(child, "SigPnd")) & interrupt
+        assert _state(child) != "Z"
+        gate.touch()
+        # Once running asyncdev's code it ignores Ctrl+C, and the pending one is gone.
+        while not _signals(child, "SigIgn") & interrupt:
+            assert time.monotonic() < deadline and _state(child) != "Z", "it died"
+            time.sleep(0.01)  # polling interval, not a readiness wait
+        assert not _signals(child, "SigBlk") & interrupt
+        assert _state(child) != "Z"
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.wait(30) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+@pytest.mark.parametrize("held", ["command line", "server process"])
+def test_ctrl_c_during_the_start_stops_quietly(tmp_path: Path, held: str) -> None:
+    """Ctrl+C reaches the whole process group at once, however early: no traceback,
+    no error about the server process, nothing left running."""
+    site = tmp_path / "site"
+    site.mkdir()
+    source = GATE_SITE if held == "command line" else SITE_GATE_SITE
+    (site / "sitecustomize.py").write_text(source % {"env_var": CHILD_ENV_VAR})
+    gate = tmp_path / "gate"
+    marker = f"early-{os.getpid()}-{time.monotonic_ns()}"
+    environment = child_env(EARLY_GATE=str(gate), EARLY_MARKER=marker)
+    environment["PYTHONPATH"] = str(site) + os.pathsep + environment["PYTHONPATH"]
+    (tmp_path / "app.py").write_text(PID_APP)
+    proc = Supervised([sys.executable, "-m", "asyncdev", "app:app", "--port", "0"],
+                      tmp_path, environment)
+    with proc:
+        suffix = ".reading" if held == "command line" else ".site"
+        _wait_file(gate.with_name("gate" + suffix), proc)
+        proc.signal_group(signal.SIGINT)
+        gate.touch()
+        code = proc.proc.wait(30)
+        for thread in proc.threads:
+            thread.join(10)
+        assert code in (0, 130), proc.output
+        assert "Traceback" not in proc.output and "ERROR" not in proc.output, proc.output
+        assert "Fatal" not in proc.output, proc.output
+        assert _processes_with(marker) == []
+
+
+# In the second server process only (the spare): its interpreter's start waits.
+SPARE_GATE_SITE = """\
+import os
+import time
+
+if %(env_var)r in os.environ and os.environ.get("EARLY_GATE"):
+    gate = os.environ["EARLY_GATE"]
+    try:
+        fd = os.open(gate + ".first", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.close(fd)
+    except FileExistsError:
+        with open(gate + ".tmp", "w") as handle:
+            handle.write(str(os.getpid()))
+        os.replace(gate + ".tmp", gate + ".site")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.01)
+"""
+
+
+def test_ctrl_c_in_a_starting_spare_waits_until_it_is_ignored(tmp_path: Path) -> None:
+    # The supervisor starts later processes with subprocess: SIGINT blocked likewise.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SPARE_GATE_SITE % {"env_var": CHILD_ENV_VAR})
+    gate = tmp_path / "gate"
+    environment = child_env(EARLY_GATE=str(gate))
+    environment["PYTHONPATH"] = str(site) + os.pathsep + environment["PYTHONPATH"]
+    (tmp_path / "app.py").write_text(PID_APP)
+    interrupt = 1 << (signal.SIGINT - 1)
+    proc = Supervised([sys.executable, "-m", "asyncdev", "app:app", "--port", "0"],
+                      tmp_path, environment)
+    with proc:
+        proc.wait_ready()
+        assert proc.get("/")[0] == 200  # the spare is started after the first requests
+        _wait_file(gate.with_name("gate.site"), proc)
+        spare = int(gate.with_name("gate.site").read_text())
+        os.kill(spare, signal.SIGINT)
+        assert _signals(spare, "SigBlk") & interrupt
+        assert (_signals(spare, "ShdPnd") | _signals(spare, "SigPnd")) & interrupt
+        gate.touch()
+        deadline = time.monotonic() + 30
+        while not _signals(spare, "SigIgn") & interrupt:
+            assert time.monotonic() < deadline and _state(spare) != "Z", proc.output
+            time.sleep(0.01)  # polling interval, not a readiness wait
+        assert _state(spare) != "Z"
+        assert "exited" not in proc.output, proc.output

@@ -11,15 +11,20 @@ import sys
 
 
 def main() -> int:
-    from ._reload import early
-
-    early.start(sys.argv[1:])
     try:
-        from ._cli import main as cli_main
+        from ._reload import early
 
-        return cli_main()
-    finally:
-        early.discard()
+        early.start(sys.argv[1:])
+        try:
+            from ._cli import main as cli_main
+
+            return cli_main()
+        finally:
+            early.discard()
+    except KeyboardInterrupt:
+        # Ctrl+C while the command line was still importing: nothing to report.
+        sys.stderr.write("\n")
+        return 130
 
 
 if __name__ == "__main__":

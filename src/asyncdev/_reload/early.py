@@ -26,8 +26,14 @@ if TYPE_CHECKING:
 
 __all__ = ["BOOT", "EarlyChild", "SpawnedProcess", "discard", "start", "take"]
 
-# What every server process runs (``python -c``): see child/main.py.
-BOOT = "from asyncdev._reload.child.main import main; main()"
+# What every server process runs (``python -c``): see child/main.py. Ctrl+C reaches
+# the whole process group, and the supervisor decides what it means. A server process
+# starts with SIGINT blocked (an interpreter interrupted in its own start-up dies with a
+# fatal error), then ignores it while importing; child/main.py installs a handler, which
+# the processes the app starts do not inherit as SIG_IGN.
+BOOT = ("import _signal; _signal.signal(_signal.SIGINT, _signal.SIG_IGN); "
+        "_signal.pthread_sigmask(_signal.SIG_UNBLOCK, [_signal.SIGINT]); "
+        "from asyncdev._reload.child.main import main; main()")
 # Arguments after which the command does not serve with reload, or does not serve.
 _NOT_SERVING = frozenset(("--no-reload", "--noreload", "-h", "--help", "--version"))
 _FALSE = frozenset(("0", "false", "no", "off", ""))
@@ -146,7 +152,7 @@ def _spawn() -> EarlyChild:
         pid = os.posix_spawn(
             sys.executable, [sys.executable, *plan.flags, "-c", BOOT], env,
             file_actions=[(os.POSIX_SPAWN_CLOSE, fd) for fd in _other_inheritable(passed)],
-            setsigdef=_default_signals(),
+            setsigdef=_default_signals(), setsigmask=_blocked_interrupt(),
         )
     except BaseException:
         for fd in (ctrl, theirs, *ours):
@@ -176,6 +182,13 @@ def _other_inheritable(keep: tuple[int, ...]) -> list[int]:
         except OSError:
             pass  # the directory's own descriptor, closed by now
     return result
+
+
+def _blocked_interrupt() -> set[int]:
+    """This thread's signal mask with SIGINT added: the server process's at its start."""
+    import _signal  # type: ignore[import-not-found]
+
+    return {*_signal.pthread_sigmask(_signal.SIG_BLOCK, []), _signal.SIGINT}
 
 
 def _default_signals() -> tuple[int, ...]:

@@ -79,6 +79,14 @@ def supervise(config: Config, announce: Announce) -> int:
     return Supervisor(config, plan, announce).run()
 
 
+def _block_interrupt() -> bool:
+    """Block SIGINT in this thread; False if it was blocked already (or cannot be)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return False
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return signal.SIGINT not in previous
+
+
 # --- the supervisor -------------------------------------------------------------------------
 
 
@@ -266,11 +274,18 @@ class Supervisor:
         ).encode()
         try:
             # From the dispatcher's (main) thread: PR_SET_PDEATHSIG fires when the
-            # thread that forked the child exits, not only the process.
-            proc = subprocess.Popen(
-                [sys.executable, *self.plan.flags, "-c", early.BOOT],
-                env=env, pass_fds=(child_end.fileno(), *fds, *handoff),
-            )
+            # thread that forked the child exits, not only the process. SIGINT blocked
+            # meanwhile, so that the new process starts with it blocked (see BOOT); the
+            # supervisor's other threads still take a Ctrl+C for it.
+            blocked = _block_interrupt()
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, *self.plan.flags, "-c", early.BOOT],
+                    env=env, pass_fds=(child_end.fileno(), *fds, *handoff),
+                )
+            finally:
+                if blocked:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         except BaseException:
             parent_end.close()
             raise
