@@ -47,16 +47,19 @@ class Supervised:
     """A supervisor subprocess with its output collected line by line."""
 
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None,
-                 pass_fds: tuple[int, ...] = ()) -> None:
+                 pass_fds: tuple[int, ...] = (), *, one_stream: bool = False) -> None:
+        # one_stream: stderr into stdout's pipe, so that lines keep their order (as on
+        # a terminal).
         self.proc = subprocess.Popen(
             args, cwd=cwd, env=env or child_env(), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, pass_fds=pass_fds,
+            stderr=subprocess.STDOUT if one_stream else subprocess.PIPE,
+            start_new_session=True, pass_fds=pass_fds,
         )
         self.lines: list[str] = []
         self.cond = threading.Condition()
         self.threads = [
             threading.Thread(target=self._collect, args=(stream,), daemon=True)
-            for stream in (self.proc.stdout, self.proc.stderr)
+            for stream in (self.proc.stdout, self.proc.stderr) if stream is not None
         ]
         for thread in self.threads:
             thread.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -371,3 +372,55 @@ def test_ctrl_c_in_a_starting_spare_waits_until_it_is_ignored(tmp_path: Path) ->
             time.sleep(0.01)  # polling interval, not a readiness wait
         assert _state(spare) != "Z"
         assert "exited" not in proc.output, proc.output
+
+
+LIFESPAN_GATE_APP = '''\
+import asyncio
+import os
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                gate = os.environ["EARLY_GATE"]
+                open(gate + ".lifespan", "w").close()
+                while not os.path.exists(gate):
+                    await asyncio.sleep(0.01)
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+'''
+
+
+@pytest.mark.parametrize("reload", [True, False], ids=["reload", "no-reload"])
+def test_the_banner_comes_before_the_first_access_line(tmp_path: Path, reload: bool) -> None:
+    # A request already waiting when the server starts (an open tab's reload script, a
+    # script polling the port) is answered after the banner is out, not above it. The
+    # app's lifespan startup holds the start with the port bound.
+    gate = tmp_path / "gate"
+    (tmp_path / "app.py").write_text(LIFESPAN_GATE_APP)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [sys.executable, "-m", "asyncdev", "app:app", "--port", str(port)]
+    proc = Supervised(args if reload else [*args, "--no-reload"], tmp_path,
+                      child_env(EARLY_GATE=str(gate)), one_stream=True)
+    with proc:
+        _wait_file(gate.with_name("gate.lifespan"), proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(b"GET /waiting HTTP/1.1\r\nHost: localhost\r\n"
+                           b"Connection: close\r\n\r\n")
+            gate.touch()
+            reply = b""
+            while chunk := client.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200")
+        access = proc.wait_line(r'"GET /waiting HTTP/1\.1" 200')
+        lines = proc.output.splitlines()
+        banner = next(i for i, line in enumerate(lines) if "Starting development server" in line)
+        assert banner < lines.index(access), proc.output

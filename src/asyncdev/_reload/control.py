@@ -22,6 +22,7 @@ from .channels import CHILD_ENV_VAR, Channels
 __all__ = [
     "CHILD_ENV_VAR",
     "RELOAD_GRACE",
+    "Announced",
     "Answered",
     "Changed",
     "Channels",
@@ -159,11 +160,21 @@ class Plan(Message):
 
 
 class Go(Message):
-    """Become the server: with ``error``, serve only the error page saying it."""
+    """Become the server: with ``error``, serve only the error page saying it.
+
+    ``banner``: the supervisor prints the banner once this process serves; it answers
+    nothing before ``Announced`` (or a short wait), so that no access line comes first."""
 
     kind: ClassVar[str] = "go"
     env: dict[str, str]
     error: str | None = None
+    banner: bool = False
+
+
+class Announced(Message):
+    """The banner is out (see ``Go.banner``)."""
+
+    kind: ClassVar[str] = "announced"
 
 
 class Stop(Message):

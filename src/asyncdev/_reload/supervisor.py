@@ -354,7 +354,7 @@ class Supervisor:
                 return  # from a process told to stop meanwhile
             child.timings["failed" if failed else "serving"] = now
             self._report_timings(child)
-            self._print_banner(message)
+            self._print_banner(child, message)
             if isinstance(message, control.Failed):
                 self.watchers.watch_also(message.files, always=True)
                 self._ensure_spare()
@@ -392,7 +392,7 @@ class Supervisor:
             })
             child.send(control.Reloads(entries=tuple(self.history)))
 
-    def _print_banner(self, message: control.Serving | control.Failed) -> None:
+    def _print_banner(self, child: Child, message: control.Serving | control.Failed) -> None:
         if self.banner_printed:
             return
         self.banner_printed = True
@@ -413,6 +413,8 @@ class Supervisor:
             keys=self._start_keys(),
         )
         sys.stdout.flush()
+        if serving is not None:
+            child.send(control.Announced())  # it may answer requests now
 
     # -- the terminal's keys -----------------------------------------------------------------
 
@@ -443,7 +445,8 @@ class Supervisor:
     def _activate(self, child: Child, *, error: str | None = None) -> None:
         child.advance(Event.GO if error is None else Event.GO_BROKEN)
         child.timings["go"] = time.monotonic()
-        child.send(control.Go(env=dict(os.environ), error=error))
+        child.send(control.Go(env=dict(os.environ), error=error,
+                              banner=error is None and not self.banner_printed))
         self.current = child
 
     def _ensure_spare(self) -> None:

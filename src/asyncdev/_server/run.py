@@ -31,7 +31,9 @@ def run_server(
     """One server on a new event loop, until a signal stops it; the exit code."""
     with current_loop(config.loop) as (loop, loop_name):
         server = Server(config)
-        loop.run_until_complete(server.start())
+        # With a banner, accepting waits for it: a request already waiting is answered
+        # (and logged) below the banner, not above it.
+        loop.run_until_complete(server.start(accept=announce is None))
         if announce is not None:
             announce(server, loop_name)
         serve_until_signal(loop, server)

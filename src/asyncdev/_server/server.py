@@ -158,8 +158,10 @@ class Server:
         address = self.addresses[0] if self.addresses else None
         return address[1] if isinstance(address, tuple) else None
 
-    async def start(self) -> None:
-        """Load the app, bind, run lifespan startup, start accepting."""
+    async def start(self, *, accept: bool = True) -> None:
+        """Load the app, bind, run lifespan startup, start accepting; with
+        ``accept=False``, ``serve()`` starts accepting (a banner goes out first, and no
+        request is answered above it)."""
         config = self.config
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -189,7 +191,8 @@ class Server:
             _quiet_accept_exhaustion(loop)
             for sock in sockets:
                 server = await loop.create_server(
-                    factory, sock=sock, ssl=context, backlog=config.backlog
+                    factory, sock=sock, ssl=context, backlog=config.backlog,
+                    start_serving=accept,
                 )
                 self._servers.append(server)
         except BaseException:
@@ -244,6 +247,10 @@ class Server:
         if not self.started.is_set():
             await self.start()
         assert self._stop is not None
+        if not self._stop.is_set() and not self._stopped:
+            for server in self._servers:
+                if not server.is_serving():
+                    await server.start_serving()
         await self._stop.wait()
         await self.shutdown()
 

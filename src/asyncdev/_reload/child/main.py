@@ -116,6 +116,7 @@ def _run(channels: control.Channels) -> int:
         return 0
     _session.send(control.Started())
     apply_env(go.env)
+    session.banner = go.banner
     if startup_env:
         # What the start-up set (DJANGO_SETTINGS_MODULE, say) stays set, over the
         # env file as when it runs after the entry point read that file.

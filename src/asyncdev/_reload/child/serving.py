@@ -35,6 +35,8 @@ logger = logging.getLogger("asyncdev.error")
 # then everything): long enough for what loads just after the start, short enough to
 # warm the next spare with it.
 _MODULES_DELAY = 0.2
+# How long the first server process waits for the supervisor's banner at most.
+_BANNER_WAIT = 2.0
 
 
 def run_child(config: Config) -> int:
@@ -98,7 +100,9 @@ def _serve_on(
     requests = _RequestImports(loop)
     if failure is None:
         server = Server(config, sockets=_sockets())
-        start = loop.create_task(server.start())
+        # Accepting starts in serve_until_signal: after Serving is said (and, for the
+        # first process, the banner printed).
+        start = loop.create_task(server.start(accept=False))
         requests.start_task = start
         sys.meta_path.insert(0, requests)
         try:
@@ -138,6 +142,10 @@ def _serve_on(
             server.state.on_first_response = lambda: _session.send(control.Answered())
         # Reported once serving: the first requests need not wait for it.
         loop.call_later(_MODULES_DELAY, _report_start, requests)
+        if session.banner:
+            # The banner first, then the first access line (the supervisor prints it
+            # as soon as it reads Serving: a millisecond, not a phase of the start).
+            session.announced.wait(_BANNER_WAIT)
     for fd in session.listen_fds:
         with contextlib.suppress(OSError):
             os.close(fd)

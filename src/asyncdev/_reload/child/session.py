@@ -41,6 +41,8 @@ class Session:
         self.base_config: dict[str, Any] = {}
         self.exiting = False  # main() is done: the lifeline must not act on EOF
         self.warming = False  # running the app's start-up as a spare (see warm.py)
+        self.banner = False  # the supervisor prints the banner when this process serves
+        self.announced = threading.Event()  # and it has (control.Announced)
         # Set by the serving code once a server runs: both called from the lifeline
         # thread, they hand over to the loop thread.
         self.stop_serving: Callable[[bool], None] | None = None
@@ -115,12 +117,15 @@ def _lifeline() -> None:
                 files_changed = session.files_changed
             if files_changed is not None:
                 files_changed(message.paths)
+        elif isinstance(message, control.Announced):
+            session.announced.set()
         elif isinstance(message, control.Reloads):
             with session.lock:
                 reloads_reported = session.reloads_reported
             if reloads_reported is not None:
                 reloads_reported(message.entries)
     handoff = message is not None and message.handoff
+    session.announced.set()  # nothing to wait for any more
     with session.lock:
         if session.exiting:
             return
