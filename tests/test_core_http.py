@@ -608,3 +608,33 @@ def test_a_client_that_stops_reading_is_dropped_after_the_body_timeout():
         assert done.wait(20)
         assert isinstance(outcome[0], _errors.ClientDisconnected)
         sock.close()
+
+
+async def test_a_server_started_without_accepting_answers_once_it_serves() -> None:
+    # start(accept=False) binds and starts the app but leaves accepting to serve(): what
+    # the command line prints first (the banner) comes before any answer.
+    import asyncdev
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    server = asyncdev.Server(asyncdev.Config(
+        app=app, port=0, lifespan="off", access_log=False, install_signal_handlers=False))
+    await server.start(accept=False)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    # Keep-alive: an accepted connection stays in the server's set once answered.
+    writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    await writer.drain()
+    for _ in range(20):  # loop iterations in which an accepting server would take it
+        await asyncio.sleep(0)
+    assert server.state is not None and not server.state.connections
+    serving = asyncio.create_task(server.serve())
+    reply = await asyncio.wait_for(reader.readuntil(b"ok"), 10)
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert len(server.state.connections) == 1
+    writer.close()
+    server.request_shutdown()
+    await asyncio.wait_for(serving, 10)

@@ -319,7 +319,9 @@ def test_ctrl_c_during_the_start_stops_quietly(tmp_path: Path, held: str) -> Non
         code = proc.proc.wait(30)
         for thread in proc.threads:
             thread.join(10)
-        assert code in (0, 130), proc.output
+        # Stopped (0), or interrupted: exit status 130, or ended by the SIGINT itself
+        # once its handlers ran (a shell reports both as 130).
+        assert code in (0, 130, -signal.SIGINT), proc.output
         assert "Traceback" not in proc.output and "ERROR" not in proc.output, proc.output
         assert "Fatal" not in proc.output, proc.output
         assert _processes_with(marker) == []
