@@ -56,8 +56,8 @@ if _out:
     _seen = set()
 
     def _import(name, globals=None, locals=None, fromlist=(), level=0):
-        key = _timed.get(name) if level == 0 else None
-        first = key is not None and name not in sys.modules and key not in _seen
+        key = _timed.get(name.partition(".")[0]) if level == 0 else None
+        first = key is not None and key not in sys.modules and key not in _seen
         if first:
             _seen.add(key)
             _mark("import %s >" % key)
@@ -115,14 +115,14 @@ PHASES = [
     ("supervisor: until the server process is spawned", "main site", "main spawn <"),
     ("server process: interpreter start", "main spawn <", "server site"),
     ("asyncdev, its command line and serving path", "{proc} site", "{proc} app >"),
-    ("  of which asyncio", "{proc} import asyncio >", "{proc} import asyncio <"),
-    ("  of which h11", "{proc} import h11 >", "{proc} import h11 <"),
-    ("  of which uvloop", "{proc} import uvloop >", "{proc} import uvloop <"),
-    ("  of which a2wsgi", "{proc} import a2wsgi >", "{proc} import a2wsgi <"),
     ("the app: framework and project", "{proc} app >", "{proc} app <"),
-    ("checks, listening, accepting", "{proc} app <", "{proc} accepted"),
+    ("checks, the WSGI bridge, listening, accepting", "{proc} app <", "{proc} accepted"),
     ("first response", "{proc} accepted", "first 200"),
     ("total: spawn to first 200", "spawn", "first 200"),
+    ("within those: importing asyncio", "{proc} import asyncio >", "{proc} import asyncio <"),
+    ("within those: importing h11", "{proc} import h11 >", "{proc} import h11 <"),
+    ("within those: importing uvloop", "{proc} import uvloop >", "{proc} import uvloop <"),
+    ("within those: importing a2wsgi", "{proc} import a2wsgi >", "{proc} import a2wsgi <"),
 ]
 
 

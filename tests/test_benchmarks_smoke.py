@@ -84,7 +84,7 @@ def test_startup_phases_times_each_phase_of_a_real_start(
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:]
             for line in table.splitlines() if line.startswith("| ") and line != header}
     # Every phase of both starts was seen in the real processes.
-    for label in ("asyncdev, its command line and serving path", "of which h11",
+    for label in ("asyncdev, its command line and serving path", "within those: importing h11",
                   "the app: framework and project", "total: spawn to first 200"):
         no_reload, reload = (cell.strip(" |") for cell in rows[label])
         assert no_reload.isdigit() and reload.isdigit(), (label, rows[label])
