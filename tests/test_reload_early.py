@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncdev._reload import early
+from asyncdev._reload import spawn
 from asyncdev._reload.control import CHILD_ENV_VAR, Channels
 from reload_helpers import Supervised, child_env
 
@@ -96,7 +96,7 @@ def test_the_server_process_starts_before_the_command_line_is_read(tmp_path: Pat
         children = proc.children()
         assert len(children) == 1, children
         first = children[0]
-        assert early.BOOT in _cmdline(first)
+        assert spawn.BOOT in _cmdline(first)
         gate.touch()
         proc.wait_ready()
         status, _, body = proc.get("/")
@@ -208,9 +208,9 @@ def test_only_inheritable_descriptors_are_closed_for_the_server_process() -> Non
     read_end, write_end = os.pipe()
     try:
         os.set_inheritable(write_end, True)
-        others = early._other_inheritable(keep=())
+        others = spawn._other_inheritable(keep=())
         assert write_end in others and read_end not in others
-        assert write_end not in early._other_inheritable(keep=(write_end,))
+        assert write_end not in spawn._other_inheritable(keep=(write_end,))
         assert all(fd > 2 for fd in others)
     finally:
         os.close(read_end)
@@ -348,7 +348,7 @@ if %(env_var)r in os.environ and os.environ.get("EARLY_GATE"):
 
 
 def test_ctrl_c_in_a_starting_spare_waits_until_it_is_ignored(tmp_path: Path) -> None:
-    # The supervisor starts later processes with subprocess: SIGINT blocked likewise.
+    # Later processes start the same way (spawn.spawn): SIGINT blocked likewise.
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SPARE_GATE_SITE % {"env_var": CHILD_ENV_VAR})

@@ -56,14 +56,20 @@ class ContentLengthReader:
             return EndOfBody
         if not buf:
             return NeedData
-        if len(buf) <= left:
-            data = bytes(buf)
-            buf.clear()
-        else:
-            data = bytes(memoryview(buf)[:left])  # one copy, not two
-            del buf[:left]
+        data = _take(buf, left)
         self.left = left - len(data)
         return Body(data)
+
+
+def _take(buf: bytearray, most: int) -> bytes:
+    """Up to ``most`` bytes off the front of ``buf`` (not empty)."""
+    if len(buf) <= most:
+        data = bytes(buf)
+        buf.clear()
+    else:
+        data = bytes(memoryview(buf)[:most])  # one copy, not two
+        del buf[:most]
+    return data
 
 
 # RFC 9112 section 7.1: chunk-size [ chunk-ext ] CRLF, with
@@ -102,14 +108,8 @@ class ChunkedReader:
             if state == _CHUNK_DATA:
                 if not buf:
                     return NeedData
-                left = self._chunk_left
-                if len(buf) <= left:
-                    data = bytes(buf)
-                    buf.clear()
-                else:
-                    data = bytes(memoryview(buf)[:left])  # one copy, not two
-                    del buf[:left]
-                left -= len(data)
+                data = _take(buf, self._chunk_left)
+                left = self._chunk_left - len(data)
                 self._chunk_left = left
                 if not left:
                     self._state = _CHUNK_END

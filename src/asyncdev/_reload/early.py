@@ -9,8 +9,8 @@ on its control socket once they exist (``channels.Channels.listeners`` is None).
 
 When the command turns out not to want it (``--no-reload`` from a config file, an
 error, ``--help``), ``discard`` kills it. Only what the interpreter loaded at start is
-imported here (``_socket`` and ``os.posix_spawn``, not ``socket`` and ``subprocess``):
-every millisecond before the spawn is on the way to the first response.
+imported here (``_socket``, and ``spawn``'s ``os.posix_spawn``): every millisecond
+before the spawn is on the way to the first response.
 """
 
 from __future__ import annotations
@@ -19,49 +19,17 @@ import os
 import sys
 
 from .channels import CHILD_ENV_VAR, Channels
+from .spawn import SpawnedProcess, spawn
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["BOOT", "EarlyChild", "SpawnedProcess", "discard", "start", "take"]
+__all__ = ["EarlyChild", "discard", "start", "take"]
 
-# What every server process runs (``python -c``): see child/main.py. Ctrl+C reaches
-# the whole process group, and the supervisor decides what it means. A server process
-# starts with SIGINT blocked (an interpreter interrupted in its own start-up dies with a
-# fatal error), then ignores it while importing; child/main.py installs a handler, which
-# the processes the app starts do not inherit as SIG_IGN.
-BOOT = ("import _signal; _signal.signal(_signal.SIGINT, _signal.SIG_IGN); "
-        "_signal.pthread_sigmask(_signal.SIG_UNBLOCK, [_signal.SIGINT]); "
-        "from asyncdev._reload.child.main import main; main()")
 # Arguments after which the command does not serve with reload, or does not serve.
 _NOT_SERVING = frozenset(("--no-reload", "--noreload", "-h", "--help", "--version"))
 _FALSE = frozenset(("0", "false", "no", "off", ""))
-
-
-class SpawnedProcess:
-    """A child started with ``os.posix_spawn``: the part of ``subprocess.Popen`` the
-    supervisor uses (``pid``, ``wait``, ``kill``)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def wait(self) -> int:
-        if self.returncode is None:
-            try:
-                _, status = os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                status = 0
-            self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def kill(self) -> None:
-        if self.returncode is None:
-            try:
-                os.kill(self.pid, 9)  # SIGKILL, without importing signal
-            except ProcessLookupError:
-                pass
 
 
 class EarlyChild:
@@ -141,60 +109,14 @@ def _spawn() -> EarlyChild:
     handoff = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_DGRAM)
     ctrl, theirs = parent_end.detach(), child_end.detach()
     ours = (handoff[0].detach(), handoff[1].detach())
-    passed = (theirs, *ours)
-    env = dict(os.environ)
-    env[CHILD_ENV_VAR] = Channels(
-        control=theirs, listeners=None, parent=os.getpid(), handoff=ours,
-    ).encode()
     try:
-        for fd in passed:
-            os.set_inheritable(fd, True)
-        pid = os.posix_spawn(
-            sys.executable, [sys.executable, *plan.flags, "-c", BOOT], env,
-            file_actions=[(os.POSIX_SPAWN_CLOSE, fd) for fd in _other_inheritable(passed)],
-            setsigdef=_default_signals(), setsigmask=_blocked_interrupt(),
-        )
+        proc = spawn(plan.flags, Channels(
+            control=theirs, listeners=None, parent=os.getpid(), handoff=ours,
+        ))
     except BaseException:
-        for fd in (ctrl, theirs, *ours):
+        for fd in (ctrl, *ours):
             os.close(fd)
         raise
-    os.close(theirs)
-    for fd in ours:  # the supervisor passes them on to every later process explicitly
-        os.set_inheritable(fd, False)
-    return EarlyChild(SpawnedProcess(pid), ctrl, ours, plan.flags)
-
-
-def _other_inheritable(keep: tuple[int, ...]) -> list[int]:
-    """Descriptors this process inherited that the server process must not (what
-    ``subprocess``'s ``close_fds`` does)."""
-    try:
-        names = os.listdir("/proc/self/fd" if sys.platform.startswith("linux") else "/dev/fd")
-    except OSError:
-        return []
-    result = []
-    for name in names:
-        fd = int(name)
-        if fd <= 2 or fd in keep:
-            continue
-        try:
-            if os.get_inheritable(fd):
-                result.append(fd)
-        except OSError:
-            pass  # the directory's own descriptor, closed by now
-    return result
-
-
-def _blocked_interrupt() -> set[int]:
-    """This thread's signal mask with SIGINT added: the server process's at its start."""
-    import _signal  # type: ignore[import-not-found]
-
-    return {*_signal.pthread_sigmask(_signal.SIG_BLOCK, []), _signal.SIGINT}
-
-
-def _default_signals() -> tuple[int, ...]:
-    # Python ignores SIGPIPE (and SIGXFSZ); a new interpreter starts from the defaults,
-    # as subprocess restores them.
-    import _signal  # type: ignore[import-not-found]  # no stubs; signal.py costs its enums
-
-    return tuple(getattr(_signal, name) for name in ("SIGPIPE", "SIGXFSZ")
-                 if hasattr(_signal, name))
+    finally:
+        os.close(theirs)
+    return EarlyChild(proc, ctrl, ours, plan.flags)

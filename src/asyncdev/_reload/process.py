@@ -16,33 +16,22 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from . import control
 from .control import Event, Lifecycle
 
 if TYPE_CHECKING:
     from .._config import Config
+    from .spawn import SpawnedProcess
 
-__all__ = ["Child", "Process", "describe_exit", "invalidate_bytecode", "json_config"]
-
-
-class Process(Protocol):
-    """What the supervisor needs of a process: ``subprocess.Popen``, or the
-    ``early.SpawnedProcess`` the command line started before importing subprocess."""
-
-    @property
-    def pid(self) -> int: ...
-
-    def wait(self) -> int: ...
-
-    def kill(self) -> None: ...
+__all__ = ["Child", "describe_exit", "invalidate_bytecode", "json_config"]
 
 
 class Child:
     """A server process and the supervisor's end of its control socket."""
 
-    def __init__(self, proc: Process, ctrl: socket.socket) -> None:
+    def __init__(self, proc: SpawnedProcess, ctrl: socket.socket) -> None:
         self.proc = proc
         self.pid = proc.pid
         self.ctrl = ctrl

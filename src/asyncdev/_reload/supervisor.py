@@ -22,7 +22,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -36,7 +35,8 @@ from . import control, early
 from .control import Event, Lifecycle
 from .dispatcher import Dispatcher, Timer
 from .entry import EntryPlan, entry_plan
-from .process import Child, Process, describe_exit, invalidate_bytecode, json_config
+from .process import Child, describe_exit, invalidate_bytecode, json_config
+from .spawn import spawn
 from .watch import ReloadFilter, relative, reload_dirs
 from .watchers import Watchers
 
@@ -77,14 +77,6 @@ def supervise(config: Config, announce: Announce) -> int:
     if isinstance(plan, str):
         raise ConfigError(f"reload: {plan}; run it as a script or with python -m")
     return Supervisor(config, plan, announce).run()
-
-
-def _block_interrupt() -> bool:
-    """Block SIGINT in this thread; False if it was blocked already (or cannot be)."""
-    if not hasattr(signal, "pthread_sigmask"):
-        return False
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    return signal.SIGINT not in previous
 
 
 # --- the supervisor -------------------------------------------------------------------------
@@ -244,14 +236,25 @@ class Supervisor:
         sockets on its control socket."""
         fds = [sock.fileno() for sock in self.sockets]
         if first is not None:
-            proc: Process = first.proc
+            proc = first.proc
             parent_end = socket.socket(fileno=first.ctrl)
             try:
                 socket.send_fds(parent_end, [b"L"], fds)
             except OSError:
                 pass  # it died already: its exit is reported like any other
         else:
-            proc, parent_end = self._popen(fds)
+            parent_end, child_end = socket.socketpair()
+            try:
+                # From the dispatcher's (main) thread: see spawn().
+                proc = spawn(self.plan.flags, control.Channels(
+                    control=child_end.fileno(), listeners=tuple(fds), parent=os.getpid(),
+                    handoff=tuple(sock.fileno() for sock in self.handoff),
+                ))
+            except BaseException:
+                parent_end.close()
+                raise
+            finally:
+                child_end.close()
         child = Child(proc, parent_end)
         child.deep = startup is not None
         self.children.add(child)
@@ -263,35 +266,6 @@ class Supervisor:
         self._start_thread(lambda: self._read(child), f"asyncdev-read-{child.pid}")
         self._start_thread(lambda: self._wait(child), f"asyncdev-wait-{child.pid}")
         return child
-
-    def _popen(self, fds: list[int]) -> tuple[subprocess.Popen[bytes], socket.socket]:
-        parent_end, child_end = socket.socketpair()
-        env = dict(os.environ)
-        handoff = [sock.fileno() for sock in self.handoff]
-        env[control.CHILD_ENV_VAR] = control.Channels(
-            control=child_end.fileno(), listeners=tuple(fds), parent=os.getpid(),
-            handoff=tuple(handoff),
-        ).encode()
-        try:
-            # From the dispatcher's (main) thread: PR_SET_PDEATHSIG fires when the
-            # thread that forked the child exits, not only the process. SIGINT blocked
-            # meanwhile, so that the new process starts with it blocked (see BOOT); the
-            # supervisor's other threads still take a Ctrl+C for it.
-            blocked = _block_interrupt()
-            try:
-                proc = subprocess.Popen(
-                    [sys.executable, *self.plan.flags, "-c", early.BOOT],
-                    env=env, pass_fds=(child_end.fileno(), *fds, *handoff),
-                )
-            finally:
-                if blocked:
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        except BaseException:
-            parent_end.close()
-            raise
-        finally:
-            child_end.close()
-        return proc, parent_end
 
     def _read(self, child: Child) -> None:
         """Thread: post each message of ``child`` until its end of the socket closes."""

@@ -107,11 +107,11 @@ def _serve_on(
         sys.meta_path.insert(0, requests)
         try:
             loop.run_until_complete(start)
-        except (KeyboardInterrupt, SystemExit):
-            sys.meta_path.remove(requests)
-            raise
         except BaseException as exc:
+            # Serving, the hook stays until the start-up is reported (_report_start).
             sys.meta_path.remove(requests)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
             if session.stopping:
                 return 0
             failure, server = exc, None
